@@ -1,6 +1,7 @@
 package es
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -142,7 +143,8 @@ func appendJSONString(b []byte, s string) []byte {
 
 // UnmarshalJSON decodes a flat JSON object whose values are strings (null
 // values are skipped), such as [Metadata.MarshalJSON] writes. Other value
-// kinds are an error naming the key. It does not use reflection.
+// kinds are an error naming the key. When a key repeats, its last value
+// (or null) wins, as with encoding/json. It does not use reflection.
 func (m *Metadata) UnmarshalJSON(data []byte) error {
 	*m = Metadata{}
 	d := jsonDecoder{data: data}
@@ -173,7 +175,13 @@ func (m *Metadata) UnmarshalJSON(data []byte) error {
 		}
 		d.space()
 		if d.peek() == 'n' && d.literal("null") {
-			// A null value carries nothing; skip it.
+			// A null value carries nothing. It still overrides an earlier
+			// value of a repeated key, since the last occurrence wins.
+			if isReservedMetaKey(k) {
+				m.set(k, "")
+			} else {
+				delete(m.Extra, k)
+			}
 		} else {
 			if d.peek() != '"' {
 				return d.fail("value of key %q is not a string", k)
@@ -338,13 +346,10 @@ func (d *jsonDecoder) strSlow(start int) (string, error) {
 				return "", d.fail("bad \\u escape")
 			}
 			if utf16.IsSurrogate(r) {
-				r2 := utf8.RuneError
-				if d.literal(`\u`) {
-					if lo, ok := d.hex4(); ok {
-						r2 = utf16.DecodeRune(r, lo)
-					}
-				}
-				r = r2
+				// As encoding/json does: take the next escape only if it
+				// completes a valid pair, otherwise the surrogate alone
+				// becomes U+FFFD and the next escape is read on its own.
+				r = d.lowSurrogate(r)
 			}
 			b = utf8.AppendRune(b, r)
 		default:
@@ -352,6 +357,24 @@ func (d *jsonDecoder) strSlow(start int) (string, error) {
 		}
 	}
 	return "", d.fail("unterminated string")
+}
+
+// lowSurrogate returns the rune that hi forms with an immediately following
+// \uXXXX escape, consuming that escape, or U+FFFD (consuming nothing) when
+// there is no such escape or the two are not a valid surrogate pair.
+func (d *jsonDecoder) lowSurrogate(hi rune) rune {
+	if !bytes.HasPrefix(d.data[d.pos:], []byte(`\u`)) {
+		return utf8.RuneError
+	}
+	start := d.pos
+	d.pos += 2
+	if lo, ok := d.hex4(); ok {
+		if r := utf16.DecodeRune(hi, lo); r != utf8.RuneError {
+			return r
+		}
+	}
+	d.pos = start
+	return utf8.RuneError
 }
 
 func (d *jsonDecoder) hex4() (rune, bool) {
