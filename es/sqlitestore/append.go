@@ -255,9 +255,19 @@ func (s *Store) TruncateBefore(ctx context.Context, stream string, before int64)
 	if before <= es.StreamStart {
 		return nil
 	}
+	// Erasure must not leave the removed events readable in free pages, so
+	// SQLite overwrites their content. It costs appends too much to leave
+	// on (every page split zeroes memory), so only this statement has it;
+	// the writer has one connection, which this transaction holds.
+	if _, err := tx.ExecContext(ctx, "PRAGMA secure_delete = 1"); err != nil {
+		return s.fail(ctx, op, err)
+	}
 	// This also erases what is left in the global log of the stream's life
 	// before a delete with reuse, whose versions are all below first.
-	if _, err := tx.StmtContext(ctx, s.stmts.truncate).ExecContext(ctx, st.id, before); err != nil {
+	_, err = tx.StmtContext(ctx, s.stmts.truncate).ExecContext(ctx, st.id, before)
+	// Should this fail, the connection keeps zeroing: slower, not wrong.
+	_, _ = tx.ExecContext(context.WithoutCancel(ctx), "PRAGMA secure_delete = 0")
+	if err != nil {
 		return s.fail(ctx, op, err)
 	}
 	if _, err := tx.StmtContext(ctx, s.stmts.setFirst).ExecContext(ctx, max(st.first, before), st.id); err != nil {

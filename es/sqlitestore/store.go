@@ -199,9 +199,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			fmt.Sprintf("busy_timeout(%d)", c.busyTimeout.Milliseconds()),
 			"foreign_keys(1)",
 			"synchronous(" + syncMode + ")",
-			// Erasure (TruncateBefore) must not leave the removed events
-			// readable in free pages.
-			"secure_delete(1)",
 		},
 		"_txlock": {"immediate"},
 	}))

@@ -377,6 +377,49 @@ func TestTruncateBefore_ErasesRowsAndKeepsPositionsUnique(t *testing.T) {
 	}
 }
 
+func TestTruncateBefore_LeavesNoTraceInTheFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	s := open(t, path)
+	secret := "personal data of user 42, to be erased"
+	evs := estest.Events("test.v1.E", 2)
+	evs[0].Data = []byte(secret)
+	mustAppend(t, s, "user-42", evs...)
+	if err := s.TruncateBefore(t.Context(), "user-42", 2); err != nil {
+		t.Fatal(err)
+	}
+	// Move everything from the write-ahead log into the file and empty the
+	// log, then look at the raw bytes.
+	if _, err := s.DB().Exec("PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, path + "-wal"} {
+		b, err := os.ReadFile(p)
+		if err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), secret) {
+			t.Fatalf("%s still holds the truncated event's data", p)
+		}
+	}
+	// The event that was kept is intact.
+	if got := readStreamData(t, s, "user-42"); len(got) != 1 || got[0] != string(evs[1].Data) {
+		t.Fatalf("stream after truncation = %q", got)
+	}
+}
+
+func readStreamData(t *testing.T, s es.Store, stream string) []string {
+	t.Helper()
+	evs, err := estest.Collect(s.ReadStream(t.Context(), stream, es.StreamStart, es.Forward, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range evs {
+		out = append(out, string(e.Data))
+	}
+	return out
+}
+
 func TestMigrate_OwnComponent(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "events.db"))
 	steps := []sqlitestore.Migration{
