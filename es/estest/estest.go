@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"sync"
 	"testing"
 	"time"
 
@@ -121,8 +122,78 @@ func (c *suite) run(t *testing.T, name string, f func(t *testing.T, s es.Store))
 	t.Helper()
 	t.Run(name, func(t *testing.T) {
 		t.Parallel()
-		f(t, c.store(t))
+		f(t, &tracked{Store: c.store(t)})
 	})
+}
+
+// tracked is the store the tests get. It remembers the newest position of
+// the tests' own successful appends, so that reads of the global log can
+// wait until those are visible: the contract lets a store hold an event back
+// from global readers while an earlier-positioned transaction (any one, even
+// another test's) may still commit, so ReadAll right after Append may lag.
+type tracked struct {
+	es.Store
+	mu     sync.Mutex
+	newest es.Position
+}
+
+func (s *tracked) Append(ctx context.Context, stream string, expected es.ExpectedVersion, events ...es.EventData) (es.AppendResult, error) {
+	res, err := s.Store.Append(ctx, stream, expected, events...)
+	if err == nil {
+		s.mu.Lock()
+		if s.newest.Before(res.Position) {
+			s.newest = res.Position
+		}
+		s.mu.Unlock()
+	}
+	return res, err
+}
+
+// settle waits until every event the tests appended to s is visible to
+// global readers.
+func settle(t *testing.T, s es.Store) {
+	t.Helper()
+	tr, ok := s.(*tracked)
+	if !ok {
+		return
+	}
+	tr.mu.Lock()
+	pos := tr.newest
+	tr.mu.Unlock()
+	waitVisible(t, tr.Store, pos)
+}
+
+// waitVisible waits until Head reaches pos.
+func waitVisible(t *testing.T, s es.Store, pos es.Position) {
+	t.Helper()
+	deadline := time.Now().Add(visibleTimeout)
+	pause := time.Millisecond
+	for {
+		head, err := s.Head(t.Context())
+		if err != nil {
+			t.Fatalf("Head: %v", err)
+		}
+		if !head.Before(pos) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Head is still %s %s after an append returned position %s: a committed append must become visible to global readers", head, visibleTimeout, pos)
+		}
+		time.Sleep(pause)
+		pause = min(2*pause, 50*time.Millisecond)
+	}
+}
+
+// visibleTimeout bounds how long a committed event may stay invisible to
+// global readers, held back by other transactions still in flight.
+const visibleTimeout = 10 * time.Second
+
+// unwrap returns the harness's own store behind the one a test got.
+func unwrap(s es.Store) es.Store {
+	if tr, ok := s.(*tracked); ok {
+		return tr.Store
+	}
+	return s
 }
 
 func (c *suite) store(t *testing.T) es.Store {
@@ -163,9 +234,11 @@ func readStream(t *testing.T, s es.Store, stream string) []es.Event {
 	return evs
 }
 
-// readAll reads the whole global log.
+// readAll reads the whole global log, once the events the test appended
+// are visible.
 func readAll(t *testing.T, s es.Store) []es.Event {
 	t.Helper()
+	settle(t, s)
 	evs, err := Collect(s.ReadAll(t.Context(), es.Position{}, 0))
 	if err != nil {
 		t.Fatalf("ReadAll: %v", err)

@@ -208,6 +208,7 @@ func (c *suite) testReadAll(t *testing.T) {
 			t.Fatalf("Head = %s, %v; want the last event's position %s", head, err, all[len(all)-1].Position)
 		}
 		res := mustAppend(t, s, "all-d", es.NoStream, Events("All", 2)...)
+		settle(t, s)
 		if head, err = s.Head(t.Context()); err != nil || head != res.Position {
 			t.Fatalf("Head after an append = %s, %v; want the append's position %s", head, err, res.Position)
 		}
