@@ -92,12 +92,20 @@ func (c *suite) testExpectedVersion(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Append(%s) to the %s: %v; want success", m.expected, st.name, err)
 					}
-					if res.Version != want.first+1 {
+					first := want.first - int64(len(old))
+					if st.name == "stream_deleted_with_reuse" {
+						// Versions continue after the deleted ones; a store
+						// may spend versions on its deletion record.
+						first = res.Version - int64(len(evs)) + 1
+						if first <= 3 {
+							t.Fatalf("Append(%s) to the %s returned version %d; want the new events after the deleted version 3", m.expected, st.name, res.Version)
+						}
+					} else if res.Version != want.first+1 {
 						t.Fatalf("Append(%s) to the %s returned version %d; want %d", m.expected, st.name, res.Version, want.first+1)
 					}
 					// Only the current life of a stream is read: after a
 					// delete with reuse, the old events are gone.
-					wantStream(t, s, stream, want.first-int64(len(old)), append(old, evs...))
+					wantStream(t, s, stream, first, append(old, evs...))
 					got := readStream(t, s, stream)
 					if last := got[len(got)-1]; res.Position != last.Position {
 						t.Fatalf("Append returned position %s; the last event is at %s", res.Position, last.Position)

@@ -288,15 +288,19 @@ func (c *suite) testDeleteStream(t *testing.T) {
 		wantNotFound(t, s, "del-1")
 		evs := Events("Reborn", 2)
 		res := mustAppend(t, s, "del-1", es.NoStream, evs...)
-		if res.Version != 5 {
-			t.Fatalf("first append after a delete with reuse returned version %d; want 5 (versions continue)", res.Version)
+		// Versions continue after the deleted ones, so (stream, version)
+		// names one event forever; a store may spend versions on its
+		// deletion record (pgstore spends one).
+		first := res.Version - 1
+		if first <= 3 {
+			t.Fatalf("first append after a delete with reuse returned version %d; want versions after the deleted version 3", res.Version)
 		}
 		more := Events("Grown", 1)
-		mustAppend(t, s, "del-1", es.Exact(5), more...)
-		wantStream(t, s, "del-1", 4, append(evs, more...))
+		mustAppend(t, s, "del-1", es.Exact(res.Version), more...)
+		wantStream(t, s, "del-1", first, append(evs, more...))
 		got, err := Collect(s.ReadStream(t.Context(), "del-1", es.StreamEnd, es.Backward, 0))
-		if err != nil || len(got) != 3 || got[2].Version != 4 {
-			t.Fatalf("backward read after reuse = %s, %v; want versions 6 5 4", versions(got), err)
+		if err != nil || len(got) != 3 || got[2].Version != first {
+			t.Fatalf("backward read after reuse = %s, %v; want versions %d %d %d", versions(got), err, first+2, first+1, first)
 		}
 		// The old events are still in the global log, before the new ones.
 		all := readAll(t, s)

@@ -134,7 +134,10 @@ func (d *decoder) eventType(b []byte) string {
 // copyData copies b out of the row buffer, which pgx reuses. Small payloads
 // share slabs so that a page of events costs few allocations.
 func (d *decoder) copyData(b []byte) []byte {
-	if len(b) > slabSize/4 {
+	switch {
+	case len(b) == 0:
+		return []byte{} // empty, never nil: see es.Event.Data
+	case len(b) > slabSize/4:
 		return append(make([]byte, 0, len(b)), b...)
 	}
 	if cap(d.slab)-len(d.slab) < len(b) {

@@ -288,3 +288,40 @@ func TestNew_RejectsBadOptionsNamingEach(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitVisible_WaitsForTransactionsRunningAtTheCall(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, pgtest.Pool(t))
+	waitBlocked, release := delayCommit(t, s, "held")
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Append(ctx, "held", es.NoStream, estest.Events("test.Held", 1)...)
+		done <- err
+	}()
+	waitBlocked()
+	later := estest.Events("test.Later", 1)
+	if _, err := s.Append(ctx, "later", es.NoStream, later...); err != nil {
+		t.Fatal(err)
+	}
+	// The held transaction is older than "later": global readers must not
+	// see "later" yet, and WaitVisible must not return.
+	short, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer cancel()
+	if err := s.WaitVisible(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitVisible with an older transaction open: %v; want the deadline to pass", err)
+	}
+	if all, err := estest.Collect(s.ReadAll(ctx, es.Position{}, 0)); err != nil || len(all) != 0 {
+		t.Fatalf("ReadAll with an older transaction open = %d events (err %v); want 0", len(all), err)
+	}
+	release()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitVisible(ctx); err != nil {
+		t.Fatal(err)
+	}
+	all, err := estest.Collect(s.ReadAll(ctx, es.Position{}, 0))
+	if err != nil || len(all) != 2 || all[0].StreamID != "held" || all[1].ID != later[0].ID {
+		t.Fatalf("ReadAll after WaitVisible = %d events (err %v); want held's then later's", len(all), err)
+	}
+}
