@@ -77,11 +77,11 @@ func runGenerate(ctx context.Context, stdout, stderr io.Writer, src sourceFlags,
 	for _, n := range p.notes {
 		fmt.Fprintf(stderr, "esgen generate: warning: %s\n", n)
 	}
-	s, err := resolveSources(p, src, args)
+	o, err := resolveOutput(p, outFlags)
 	if err != nil {
 		return err
 	}
-	o, err := resolveOutput(p, outFlags)
+	s, err := resolveSources(p, src, args)
 	if err != nil {
 		return err
 	}
@@ -151,6 +151,9 @@ func generateFiles(ctx context.Context, s *sources, o *output) ([]generated, err
 	}
 	files, err := codegen.Generate(req, codegen.GenerateOptions{ProtocGenGo: true})
 	if err != nil {
+		if strings.Contains(err.Error(), "does not match prefix") {
+			err = fmt.Errorf("%w: the go_package of every file must start with the --module prefix (%s); set --module to the import path of the output folder, or use --paths source_relative", err, o.parameter)
+		}
 		return nil, err
 	}
 	out := make([]generated, 0, len(files))

@@ -99,6 +99,14 @@ func loadProject(dir string) (*project, error) {
 	return p, nil
 }
 
+// path resolves a path given relative to the project folder.
+func (p *project) path(name string) string {
+	if filepath.IsAbs(name) {
+		return filepath.Clean(name)
+	}
+	return filepath.Join(p.dir, name)
+}
+
 func cleanRel(p string) string {
 	if p == "" {
 		return "."
@@ -144,7 +152,7 @@ func resolveSources(p *project, f sourceFlags, args []string) (*sources, error) 
 	switch {
 	case len(f.importPaths) > 0:
 		for _, ip := range f.importPaths {
-			s.importPaths = append(s.importPaths, filepath.Join(p.dir, filepath.Clean(ip)))
+			s.importPaths = append(s.importPaths, p.path(ip))
 		}
 	case len(p.bufModules) > 0:
 		for _, m := range p.bufModules {
@@ -170,7 +178,7 @@ func resolveSources(p *project, f sourceFlags, args []string) (*sources, error) 
 	} else {
 		roots = nil
 		for _, a := range args {
-			roots = append(roots, filepath.Join(p.dir, a))
+			roots = append(roots, p.path(a))
 		}
 	}
 	explicit := len(roots) > 0
@@ -276,7 +284,7 @@ func resolveOutput(p *project, f outputFlags) (*output, error) {
 	if o.dir == "" {
 		o.dir = "."
 	}
-	o.dir = filepath.Join(p.dir, o.dir)
+	o.dir = p.path(o.dir)
 	var params []string
 	pathsOpt, moduleOpt := "", ""
 	for _, opt := range p.genOpts {
