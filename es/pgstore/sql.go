@@ -21,7 +21,8 @@ type statements struct {
 	append, idLookup, readAll, head string
 	readForward, readBackward       string
 	upsertDeleted, truncate, notify string
-	channel                         string
+	loadSnapshot, saveSnapshot      string
+	findEvent, channel              string
 }
 
 func newStatements(schema string) statements {
@@ -111,6 +112,15 @@ ON CONFLICT (stream_id) DO UPDATE SET deleted_version = GREATEST({{s}}.streams.d
 INSERT INTO {{s}}.streams (stream_id, truncated_version)
 VALUES ($1, LEAST($2::bigint - 1, coalesce((SELECT version FROM {{s}}.events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1), 0)))
 ON CONFLICT (stream_id) DO UPDATE SET truncated_version = GREATEST({{s}}.streams.truncated_version, EXCLUDED.truncated_version)`),
+
+		loadSnapshot: r.Replace(`SELECT version, fingerprint, data, recorded_at FROM {{s}}.snapshots WHERE stream_id = $1`),
+		saveSnapshot: r.Replace(`INSERT INTO {{s}}.snapshots (stream_id, version, fingerprint, data, recorded_at)
+VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (stream_id) DO UPDATE
+SET version = EXCLUDED.version, fingerprint = EXCLUDED.fingerprint, data = EXCLUDED.data, recorded_at = EXCLUDED.recorded_at
+WHERE {{s}}.snapshots.version <= EXCLUDED.version`),
+		findEvent: r.Replace(`SELECT tx, position, stream_id, version, id, type, data, metadata, recorded_at
+FROM {{s}}.events WHERE id = $1 AND type NOT IN ('{{deleted}}', '{{tombstone}}')`),
 
 		notify:  `SELECT pg_notify($1, '')`,
 		channel: channelName(schema),
