@@ -337,3 +337,5 @@ func TestNewRepository_RejectsBadOptionsNamingEach(t *testing.T) {
 		}
 	}
 }
+
+func newAgg() testaggv1.AccountAggregate { return testagg.New() }
