@@ -442,3 +442,7 @@ func (r *Repository[S, C, E]) saveSnapshot(ctx context.Context, stream string, s
 		r.cfg.logger.Warn("es: save snapshot failed; the next load replays more events", "stream", stream, "version", version, "error", err)
 	}
 }
+
+// CommandTypes returns the protobuf full names of the commands the
+// repository's aggregate handles, for routing.
+func (r *Repository[S, C, E]) CommandTypes() []string { return r.agg.CommandTypes() }
