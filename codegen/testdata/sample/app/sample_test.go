@@ -13,6 +13,7 @@ import (
 	bankv1 "example.com/sample/gen/bank/v1"
 	_type "example.com/sample/gen/clash/type"
 	commonv1 "example.com/sample/gen/common/v1"
+	editionsv1 "example.com/sample/gen/editions/v1"
 	legacyv1 "example.com/sample/gen/legacy/v1"
 	reportingv1 "example.com/sample/gen/reporting/v1"
 	"github.com/esgen-dev/esgen/es"
@@ -77,6 +78,11 @@ func (account) EvolveMoneyWithdrawn(state *bankv1.Account, e *bankv1.MoneyWithdr
 
 func (account) EvolveFundsDeposited(state *bankv1.Account, e *bankv1.FundsDeposited) error {
 	state.Balance.Units += e.GetCents()
+	return nil
+}
+
+func (account) EvolveFreeze_Frozen(state *bankv1.Account, _ *bankv1.Freeze_Frozen) error {
+	state.Status = bankv1.Account_STATUS_CLOSED
 	return nil
 }
 
@@ -210,7 +216,7 @@ func TestAccountAggregate_Descriptor(t *testing.T) {
 	if !agg.Creates(&bankv1.OpenAccount{}) || agg.Creates(&bankv1.DepositMoney{}) {
 		t.Error("Creates is wrong")
 	}
-	if got, want := agg.EventTypes(), []string{"bank.v1.AccountOpened", "bank.v1.MoneyDeposited", "bank.v1.MoneyWithdrawn", "bank.v1.FundsDeposited"}; !slices.Equal(got, want) {
+	if got, want := agg.EventTypes(), []string{"bank.v1.AccountOpened", "bank.v1.MoneyDeposited", "bank.v1.MoneyWithdrawn", "bank.v1.FundsDeposited", "bank.v1.Freeze.Frozen"}; !slices.Equal(got, want) {
 		t.Errorf("EventTypes = %q, want %q", got, want)
 	}
 	if got, want := agg.CommandTypes(), []string{"bank.v1.OpenAccount", "bank.v1.DepositMoney", "bank.v1.WithdrawMoney"}; !slices.Equal(got, want) {
@@ -436,4 +442,37 @@ func TestLegacy_Proto2(t *testing.T) {
 		When(&legacyv1.Increment{Name: proto.String("c")}).
 		Then(&legacyv1.Incremented{Name: proto.String("c"), By: proto.Int32(1)}).
 		ThenState(&legacyv1.Counter{Name: proto.String("c"), Value: proto.Int32(11)})
+}
+
+func TestNestedEvent(t *testing.T) {
+	s := bankv1.NewAccountTest(t, account{}, account{}).
+		Given(opened("a1"), &bankv1.Freeze_Frozen{AccountId: "a1", Reason: "fraud"}).
+		When(&bankv1.DepositMoney{AccountId: "a1", Amount: eur(1)}).
+		ThenError(nil)
+	if s.State().GetStatus() != bankv1.Account_STATUS_CLOSED {
+		t.Errorf("status = %v", s.State().GetStatus())
+	}
+	if bankv1.Freeze_FrozenEventType != "bank.v1.Freeze.Frozen" {
+		t.Errorf("nested event type = %q", bankv1.Freeze_FrozenEventType)
+	}
+}
+
+type ticket struct{}
+
+func (ticket) DecideOpenTicket(_ context.Context, _ *editionsv1.Ticket, cmd *editionsv1.OpenTicket) ([]editionsv1.TicketEvent, error) {
+	return []editionsv1.TicketEvent{&editionsv1.TicketOpened{TicketId: proto.String(cmd.GetTicketId())}}, nil
+}
+
+func (ticket) EvolveTicketOpened(state *editionsv1.Ticket, e *editionsv1.TicketOpened) error {
+	state.TicketId = proto.String(e.GetTicketId())
+	state.Replies = 1
+	return nil
+}
+
+func TestEditions(t *testing.T) {
+	editionsv1.NewTicketTest(t, ticket{}, ticket{}).
+		When(&editionsv1.OpenTicket{TicketId: proto.String("t1")}).
+		Then(&editionsv1.TicketOpened{TicketId: proto.String("t1")}).
+		ThenState(&editionsv1.Ticket{TicketId: proto.String("t1"), Replies: 1})
+	editionsv1.NewTicketTest(t, ticket{}, ticket{}).When(&editionsv1.OpenTicket{}).ThenError(nil)
 }

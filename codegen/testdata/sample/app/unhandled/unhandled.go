@@ -9,6 +9,7 @@ type evolver struct{}
 func (evolver) EvolveAccountOpened(*bankv1.Account, *bankv1.AccountOpened) error   { return nil }
 func (evolver) EvolveMoneyDeposited(*bankv1.Account, *bankv1.MoneyDeposited) error { return nil }
 func (evolver) EvolveMoneyWithdrawn(*bankv1.Account, *bankv1.MoneyWithdrawn) error { return nil }
+func (evolver) EvolveFreeze_Frozen(*bankv1.Account, *bankv1.Freeze_Frozen) error   { return nil }
 
 var _ bankv1.AccountEvolver = evolver{}
 

@@ -56,8 +56,8 @@ type AccountCommand interface {
 }
 
 // AccountEvent is an event recorded by the Account aggregate: one of
-// *AccountOpened, *MoneyDeposited, *MoneyWithdrawn or *FundsDeposited. No
-// other type implements it.
+// *AccountOpened, *MoneyDeposited, *MoneyWithdrawn, *FundsDeposited or
+// *Freeze_Frozen. No other type implements it.
 type AccountEvent interface {
 	proto.Message
 	isAccountEvent()
@@ -107,6 +107,10 @@ type AccountEvolver interface {
 	//
 	// FundsDeposited was the first name of MoneyDeposited.
 	EvolveFundsDeposited(state *Account, event *FundsDeposited) error
+	// EvolveFreeze_Frozen applies a Freeze_Frozen event to state.
+	//
+	// Frozen records that an account was frozen.
+	EvolveFreeze_Frozen(state *Account, event *Freeze_Frozen) error
 }
 
 // AccountAggregate describes the Account aggregate to the esgen runtime, so
@@ -166,6 +170,7 @@ func (AccountAggregate) EventTypes() []string {
 		MoneyDepositedEventType,
 		MoneyWithdrawnEventType,
 		FundsDepositedEventType,
+		Freeze_FrozenEventType,
 	}
 }
 
@@ -229,6 +234,8 @@ func (a AccountAggregate) Evolve(state *Account, event AccountEvent) error {
 		return a.evolver.EvolveMoneyWithdrawn(state, event)
 	case *FundsDeposited:
 		return a.evolver.EvolveFundsDeposited(state, event)
+	case *Freeze_Frozen:
+		return a.evolver.EvolveFreeze_Frozen(state, event)
 	}
 	return errors.New("evolve: nil event for aggregate bank.v1.Account")
 }
@@ -247,6 +254,8 @@ func (AccountAggregate) EncodeEvent(event AccountEvent) (es.EventData, error) {
 		typ = MoneyWithdrawnEventType
 	case *FundsDeposited:
 		typ = FundsDepositedEventType
+	case *Freeze_Frozen:
+		typ = Freeze_FrozenEventType
 	default:
 		return es.EventData{}, errors.New("encode: nil event for aggregate bank.v1.Account")
 	}
@@ -277,6 +286,8 @@ func (AccountAggregate) DecodeEvent(rec es.Event) (AccountEvent, error) {
 		event = new(MoneyWithdrawn)
 	case FundsDepositedEventType:
 		event = new(FundsDeposited)
+	case Freeze_FrozenEventType:
+		event = new(Freeze_Frozen)
 	default:
 		return nil, fmt.Errorf("decode event %d of stream %q: type %q is not an event of aggregate bank.v1.Account", rec.Version, rec.StreamID, rec.Type)
 	}

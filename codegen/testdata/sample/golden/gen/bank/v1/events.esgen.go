@@ -45,3 +45,10 @@ func (*MoneyWithdrawn) isAccountEvent() {}
 const FundsDepositedEventType = "bank.v1.FundsDeposited"
 
 func (*FundsDeposited) isAccountEvent() {}
+
+// Freeze_FrozenEventType is the type name of Freeze_Frozen events in the log:
+// the message's protobuf full name. Stored events carry it forever, so the
+// message and its package must keep their names.
+const Freeze_FrozenEventType = "bank.v1.Freeze.Frozen"
+
+func (*Freeze_Frozen) isAccountEvent() {}

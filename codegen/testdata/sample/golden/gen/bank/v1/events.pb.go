@@ -286,6 +286,97 @@ func (x *FundsDeposited) GetCents() int64 {
 	return 0
 }
 
+// Freeze groups the events about freezing an account: events may be nested
+// messages.
+type Freeze struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Freeze) Reset() {
+	*x = Freeze{}
+	mi := &file_bank_v1_events_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Freeze) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Freeze) ProtoMessage() {}
+
+func (x *Freeze) ProtoReflect() protoreflect.Message {
+	mi := &file_bank_v1_events_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Freeze.ProtoReflect.Descriptor instead.
+func (*Freeze) Descriptor() ([]byte, []int) {
+	return file_bank_v1_events_proto_rawDescGZIP(), []int{4}
+}
+
+// Frozen records that an account was frozen.
+type Freeze_Frozen struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	AccountId     string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Freeze_Frozen) Reset() {
+	*x = Freeze_Frozen{}
+	mi := &file_bank_v1_events_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Freeze_Frozen) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Freeze_Frozen) ProtoMessage() {}
+
+func (x *Freeze_Frozen) ProtoReflect() protoreflect.Message {
+	mi := &file_bank_v1_events_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Freeze_Frozen.ProtoReflect.Descriptor instead.
+func (*Freeze_Frozen) Descriptor() ([]byte, []int) {
+	return file_bank_v1_events_proto_rawDescGZIP(), []int{4, 0}
+}
+
+func (x *Freeze_Frozen) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *Freeze_Frozen) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_bank_v1_events_proto protoreflect.FileDescriptor
 
 const file_bank_v1_events_proto_rawDesc = "" +
@@ -319,7 +410,13 @@ const file_bank_v1_events_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x14\n" +
 	"\x05cents\x18\x02 \x01(\x03R\x05cents:\x1f\xfa\xf0\x1b\x1b\n" +
-	"\aAccount\x10\x01\x1a\x0eMoneyDepositedB'Z%example.com/sample/gen/bank/v1;bankv1b\x06proto3"
+	"\aAccount\x10\x01\x1a\x0eMoneyDeposited\"X\n" +
+	"\x06Freeze\x1aN\n" +
+	"\x06Frozen\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason:\r\xfa\xf0\x1b\t\n" +
+	"\aAccountB'Z%example.com/sample/gen/bank/v1;bankv1b\x06proto3"
 
 var (
 	file_bank_v1_events_proto_rawDescOnce sync.Once
@@ -333,32 +430,34 @@ func file_bank_v1_events_proto_rawDescGZIP() []byte {
 	return file_bank_v1_events_proto_rawDescData
 }
 
-var file_bank_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_bank_v1_events_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_bank_v1_events_proto_goTypes = []any{
 	(*AccountOpened)(nil),         // 0: bank.v1.AccountOpened
 	(*MoneyDeposited)(nil),        // 1: bank.v1.MoneyDeposited
 	(*MoneyWithdrawn)(nil),        // 2: bank.v1.MoneyWithdrawn
 	(*FundsDeposited)(nil),        // 3: bank.v1.FundsDeposited
-	nil,                           // 4: bank.v1.MoneyDeposited.LabelsEntry
-	(*v1.Address)(nil),            // 5: common.v1.Address
-	(v1.Currency)(0),              // 6: common.v1.Currency
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
-	(*v1.Money)(nil),              // 8: common.v1.Money
-	(*durationpb.Duration)(nil),   // 9: google.protobuf.Duration
+	(*Freeze)(nil),                // 4: bank.v1.Freeze
+	nil,                           // 5: bank.v1.MoneyDeposited.LabelsEntry
+	(*Freeze_Frozen)(nil),         // 6: bank.v1.Freeze.Frozen
+	(*v1.Address)(nil),            // 7: common.v1.Address
+	(v1.Currency)(0),              // 8: common.v1.Currency
+	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*v1.Money)(nil),              // 10: common.v1.Money
+	(*durationpb.Duration)(nil),   // 11: google.protobuf.Duration
 }
 var file_bank_v1_events_proto_depIdxs = []int32{
-	5, // 0: bank.v1.AccountOpened.address:type_name -> common.v1.Address
-	6, // 1: bank.v1.AccountOpened.currency:type_name -> common.v1.Currency
-	7, // 2: bank.v1.AccountOpened.opened_at:type_name -> google.protobuf.Timestamp
-	8, // 3: bank.v1.MoneyDeposited.amount:type_name -> common.v1.Money
-	4, // 4: bank.v1.MoneyDeposited.labels:type_name -> bank.v1.MoneyDeposited.LabelsEntry
-	8, // 5: bank.v1.MoneyWithdrawn.amount:type_name -> common.v1.Money
-	9, // 6: bank.v1.MoneyWithdrawn.hold:type_name -> google.protobuf.Duration
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	7,  // 0: bank.v1.AccountOpened.address:type_name -> common.v1.Address
+	8,  // 1: bank.v1.AccountOpened.currency:type_name -> common.v1.Currency
+	9,  // 2: bank.v1.AccountOpened.opened_at:type_name -> google.protobuf.Timestamp
+	10, // 3: bank.v1.MoneyDeposited.amount:type_name -> common.v1.Money
+	5,  // 4: bank.v1.MoneyDeposited.labels:type_name -> bank.v1.MoneyDeposited.LabelsEntry
+	10, // 5: bank.v1.MoneyWithdrawn.amount:type_name -> common.v1.Money
+	11, // 6: bank.v1.MoneyWithdrawn.hold:type_name -> google.protobuf.Duration
+	7,  // [7:7] is the sub-list for method output_type
+	7,  // [7:7] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_bank_v1_events_proto_init() }
@@ -372,7 +471,7 @@ func file_bank_v1_events_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_bank_v1_events_proto_rawDesc), len(file_bank_v1_events_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
