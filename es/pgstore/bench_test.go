@@ -17,6 +17,8 @@ import (
 	"github.com/esgen-dev/esgen/es"
 	"github.com/esgen-dev/esgen/es/pgstore"
 	"github.com/esgen-dev/esgen/internal/pgtest"
+	"github.com/esgen-dev/esgen/internal/testagg"
+	testaggv1 "github.com/esgen-dev/esgen/internal/testagg/v1"
 )
 
 // The benchmarks compare esgen with a raw baseline on the same server in the
@@ -273,4 +275,60 @@ func (l *latencies) at(p float64) float64 {
 	}
 	slices.Sort(l.d)
 	return float64(l.d[int(p*float64(len(l.d)-1))].Microseconds())
+}
+
+// BenchmarkHandle measures commands per second through the repository on
+// Postgres, each command opening a new aggregate (load, decide, append).
+func BenchmarkHandle(b *testing.B) {
+	ctx := context.Background()
+	for _, clients := range []int{1, 8} {
+		b.Run("clients="+strconv.Itoa(clients), func(b *testing.B) {
+			s, _ := benchSetup(b)
+			r := newRepo(b, s)
+			var n atomic.Int64
+			var wg sync.WaitGroup
+			b.ResetTimer()
+			for range clients {
+				wg.Go(func() {
+					for n.Add(1) <= int64(b.N) {
+						if _, err := r.Handle(ctx, &testaggv1.Open{AccountId: es.NewID().String(), Owner: "bench"}); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commands/s")
+		})
+	}
+}
+
+// BenchmarkLoad loads an aggregate of 10,000 events from Postgres, with
+// and without snapshots (every 50 events).
+func BenchmarkLoad(b *testing.B) {
+	ctx := context.Background()
+	s, _ := benchSetup(b)
+	with := newRepo(b, s)
+	without, err := es.NewRepository(s, testagg.New())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := with.Handle(ctx, &testaggv1.Open{AccountId: "big"}); err != nil {
+		b.Fatal(err)
+	}
+	for range 9_999 {
+		if _, err := with.Handle(ctx, &testaggv1.Deposit{AccountId: "big", Amount: 1}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for name, r := range map[string]*accountRepo{"snapshots=false": without, "snapshots=true": with} {
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				if _, v, err := r.Load(ctx, "big"); err != nil || v != 10_000 {
+					b.Fatalf("Load = version %d, %v", v, err)
+				}
+			}
+		})
+	}
 }
