@@ -91,6 +91,9 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	if cerr := ctx.Err(); cerr != nil {
 		return fmt.Errorf("%s: %w", op, cerr)
 	}
+	if s.isClosed() || errors.Is(err, es.ErrClosed) {
+		return fmt.Errorf("%s: %w", op, es.ErrClosed)
+	}
 	kind, code := classify(err)
 	switch kind {
 	case failStreamDeleted:
@@ -101,10 +104,6 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 		return fmt.Errorf("%s: some of the batch's event IDs are stored already, not all: %w", op, es.ErrDuplicateEventID)
 	case failTooLarge:
 		return fmt.Errorf("%s: the server refused the batch (%s): %w", op, err.Error(), es.ErrBatchTooLarge)
-	case failConnectionClosed:
-		if s.isClosed() {
-			return fmt.Errorf("%s: %w", op, es.ErrClosed)
-		}
 	}
 	return &Error{Op: op, Code: code, Message: err.Error()}
 }

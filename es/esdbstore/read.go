@@ -60,16 +60,21 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 			if limit > 0 {
 				want = min(want, limit)
 			}
-			rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{
-				Direction: direction(dir),
-				From:      streamFrom(next, dir),
-			}, uint64(want))
+			var rs *esdb.ReadStream
+			done, err := s.start(ctx, func(ctx context.Context) (err error) {
+				rs, err = s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{
+					Direction: direction(dir),
+					From:      streamFrom(next, dir),
+				}, uint64(want))
+				return err
+			})
 			if err != nil {
 				fail(err)
 				return
 			}
 			n, yielded, stop, err := s.yieldPage(rs, yield, func(v int64) { next = v })
 			rs.Close()
+			done()
 			if err != nil {
 				if first || ctx.Err() != nil {
 					fail(err)
@@ -152,7 +157,7 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) iter.
 		from, last := after, after
 		for {
 			want := s.pageSize
-			rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Forwards, From: allPosition(from)}, uint64(want))
+			rs, done, err := s.readAll(ctx, esdb.Forwards, allPosition(from), want)
 			if err != nil {
 				yield(es.Event{}, s.fail(ctx, op, err))
 				return
@@ -164,7 +169,7 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) iter.
 					break
 				}
 				if err != nil {
-					rs.Close()
+					done()
 					yield(es.Event{}, s.fail(ctx, op, err))
 					return
 				}
@@ -177,22 +182,22 @@ func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) iter.
 				}
 				e, err := event(rec)
 				if err != nil {
-					rs.Close()
+					done()
 					yield(es.Event{}, fmt.Errorf("%s: %w", op, err))
 					return
 				}
 				last = p
 				yielded++
 				if !yield(e, nil) {
-					rs.Close()
+					done()
 					return
 				}
 				if limit > 0 && yielded == limit {
-					rs.Close()
+					done()
 					return
 				}
 			}
-			rs.Close()
+			done()
 			if limit > 0 {
 				limit -= yielded
 			}
@@ -213,7 +218,7 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	var from esdb.AllPosition = esdb.End{}
 	var last *es.Position
 	for {
-		rs, err := s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: from}, uint64(s.pageSize))
+		rs, done, err := s.readAll(ctx, esdb.Backwards, from, s.pageSize)
 		if err != nil {
 			return es.Position{}, s.fail(ctx, op, err)
 		}
@@ -224,7 +229,7 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 				break
 			}
 			if err != nil {
-				rs.Close()
+				done()
 				return es.Position{}, s.fail(ctx, op, err)
 			}
 			n++
@@ -235,14 +240,29 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 			}
 			last = &p
 			if !isSystemEvent(rec.EventType) {
-				rs.Close()
+				done()
 				return p, nil
 			}
 		}
-		rs.Close()
+		done()
 		if n < s.pageSize || last == nil {
 			return es.Position{}, nil
 		}
 		from = allPosition(*last)
 	}
+}
+
+// readAll starts a read of n events of $all. done closes the read.
+func (s *Store) readAll(ctx context.Context, dir esdb.Direction, from esdb.AllPosition, n int) (rs *esdb.ReadStream, done func(), err error) {
+	finish, err := s.start(ctx, func(ctx context.Context) (err error) {
+		rs, err = s.client.ReadAll(ctx, esdb.ReadAllOptions{Direction: dir, From: from}, uint64(n))
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return rs, func() {
+		rs.Close()
+		finish()
+	}, nil
 }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -92,9 +94,12 @@ type Store struct {
 	retryMax time.Duration
 
 	closed atomic.Bool
-	// stopping is cancelled by Close, ending the subscriptions.
+	// stopping is cancelled by Close, ending the calls in progress.
 	stopping context.Context
 	stop     context.CancelFunc
+	// calls is held shared while a call on the client starts, and by
+	// Close to wait for them; see start.
+	calls sync.RWMutex
 }
 
 var _ es.Store = (*Store)(nil)
@@ -130,14 +135,12 @@ func Open(connString string, opts ...Option) (*Store, error) {
 	s := New(nil, opts...)
 	log := s.log
 	conf.Logger = func(level esdb.LogLevel, format string, args ...any) {
+		// The client logs every failed call and dropped subscription as an
+		// error; the Store reports those to its callers (and logs the
+		// renewals of subscriptions itself), so they are debug here.
 		lvl := slog.LevelDebug
-		switch level {
-		case esdb.LogWarn:
+		if level == esdb.LogWarn {
 			lvl = slog.LevelWarn
-		case esdb.LogError:
-			// The client logs every dropped subscription and failed call
-			// as an error; the Store reports those to its callers.
-			lvl = slog.LevelInfo
 		}
 		log.Log(context.Background(), lvl, "esdb client: "+fmt.Sprintf(format, args...))
 	}
@@ -177,10 +180,48 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.stop()
+	s.calls.Lock()
+	defer s.calls.Unlock()
 	if s.owned {
 		return s.client.Close()
 	}
 	return nil
+}
+
+// start runs f, which starts a call on the client, holding the Store open
+// meanwhile: client v4.2.0's Close races with calls that are starting (it
+// closes a channel they send on), so Close cancels the calls in progress and
+// waits for those that are starting. The context f gets is cancelled by
+// Close and by done, which the caller runs when it has read what the call
+// returned.
+func (s *Store) start(ctx context.Context, f func(context.Context) error) (done func(), err error) {
+	cctx, cancel := context.WithCancel(ctx)
+	stop := context.AfterFunc(s.stopping, cancel)
+	done = func() {
+		stop()
+		cancel()
+	}
+	s.calls.RLock()
+	defer s.calls.RUnlock()
+	if s.isClosed() {
+		done()
+		return nil, es.ErrClosed
+	}
+	if err := f(cctx); err != nil {
+		done()
+		return nil, err
+	}
+	return done, nil
+}
+
+// call runs f, a call on the client that is over when f returns, as start
+// does.
+func (s *Store) call(ctx context.Context, f func(context.Context) error) error {
+	done, err := s.start(ctx, f)
+	if err == nil {
+		done()
+	}
+	return err
 }
 
 func (s *Store) isClosed() bool { return s.closed.Load() }
@@ -213,7 +254,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 	for i := range events {
 		data[i] = eventData(&events[i])
 	}
-	res, err := s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+	var res *esdb.WriteResult
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		res, err = s.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: expectedRevision(expected)}, data...)
+		return err
+	})
 	if err != nil {
 		return es.AppendResult{}, s.appendFailed(ctx, op, stream, expected, err)
 	}
@@ -276,13 +321,16 @@ const (
 // latest reads the version of stream's newest readable event. It is -1 for
 // a live stream whose events are all truncated.
 func (s *Store) latest(ctx context.Context, stream string) (int64, streamState, error) {
-	rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		state, err := stateOf(err)
-		return 0, state, err
-	}
-	defer rs.Close()
-	ev, err := rs.Recv()
+	var ev *esdb.ResolvedEvent
+	err := s.call(ctx, func(ctx context.Context) error {
+		rs, err := s.client.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+		if err != nil {
+			return err
+		}
+		defer rs.Close()
+		ev, err = rs.Recv()
+		return err
+	})
 	switch {
 	case errors.Is(err, io.EOF):
 		return -1, stateLive, nil
@@ -335,7 +383,11 @@ func (s *Store) check(ctx context.Context, op, stream string, expected es.Expect
 // StreamMetadata.
 func (s *Store) metadata(ctx context.Context, stream string) (*esdb.StreamMetadata, error) {
 	// The newest metadata event is the one in force: read backward.
-	m, err := s.client.GetStreamMetadata(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}})
+	var m *esdb.StreamMetadata
+	err := s.call(ctx, func(ctx context.Context) (err error) {
+		m, err = s.client.GetStreamMetadata(ctx, stream, esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}})
+		return err
+	})
 	if err != nil {
 		if kind, _ := classify(err); kind == failNotFound {
 			return &esdb.StreamMetadata{}, nil
@@ -373,13 +425,7 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected es.Exp
 	if err := s.begin(ctx, op); err != nil {
 		return err
 	}
-	rev := expectedRevision(expected)
-	var err error
-	if o.AllowReuse {
-		_, err = s.client.DeleteStream(ctx, stream, esdb.DeleteStreamOptions{ExpectedRevision: rev})
-	} else {
-		_, err = s.client.TombstoneStream(ctx, stream, esdb.TombstoneStreamOptions{ExpectedRevision: rev})
-	}
+	err := s.delete(ctx, stream, expectedRevision(expected), o.AllowReuse)
 	if err == nil {
 		return nil
 	}
@@ -391,6 +437,33 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected es.Exp
 		}
 	}
 	return s.appendFailed(ctx, op, stream, expected, err)
+}
+
+// delete soft-deletes or tombstones stream.
+func (s *Store) delete(ctx context.Context, stream string, rev esdb.ExpectedRevision, reuse bool) error {
+	return s.call(ctx, func(ctx context.Context) error {
+		if !reuse {
+			_, err := s.client.TombstoneStream(ctx, stream, esdb.TombstoneStreamOptions{ExpectedRevision: rev})
+			return err
+		}
+		return s.softDelete(ctx, stream, rev)
+	})
+}
+
+func (s *Store) softDelete(ctx context.Context, stream string, rev esdb.ExpectedRevision) (err error) {
+	// Client v4.2.0 dereferences the position of a successful delete
+	// without checking that the server sent one, and panics when it did
+	// not. The delete has succeeded by then.
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(runtime.Error); !ok {
+				panic(r)
+			}
+			err = nil
+		}
+	}()
+	_, err = s.client.DeleteStream(ctx, stream, esdb.DeleteStreamOptions{ExpectedRevision: rev})
+	return err
 }
 
 // TruncateBefore implements [es.Store.TruncateBefore] by raising the
@@ -425,7 +498,10 @@ func (s *Store) TruncateBefore(ctx context.Context, stream string, before int64)
 		return nil
 	}
 	m.SetTruncateBefore(tb)
-	if _, err := s.client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{}, *m); err != nil {
+	if err := s.call(ctx, func(ctx context.Context) error {
+		_, err := s.client.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{}, *m)
+		return err
+	}); err != nil {
 		return s.fail(ctx, op, err)
 	}
 	return nil

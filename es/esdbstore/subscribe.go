@@ -47,7 +47,12 @@ func (s *Store) Subscribe(ctx context.Context, after es.Position, filter es.Filt
 		}()
 		for {
 			opts.From = allPosition(last)
-			sub, err := s.client.SubscribeToAll(subCtx, opts)
+			var sub *esdb.Subscription
+			err := s.call(subCtx, func(ctx context.Context) (err error) {
+				// The subscription lives on subCtx, which Close cancels.
+				sub, err = s.client.SubscribeToAll(subCtx, opts)
+				return err
+			})
 			if err == nil {
 				var progressed, stopped bool
 				progressed, stopped, err = s.receive(sub, &filter, &last, yield)
