@@ -83,6 +83,7 @@ func TestRun_ExitCodes(t *testing.T) {
 		err  string
 	}{
 		{[]string{"--help"}, exitOK, ""},
+		{[]string{"--version"}, exitOK, ""},
 		{[]string{"generate", "--help"}, exitOK, ""},
 		{[]string{"frobnicate"}, exitUsage, `unknown command "frobnicate"`},
 		{[]string{"generate", "--no-such-flag"}, exitUsage, "unknown flag: --no-such-flag"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/esgen-dev/esgen/codegen"
 )
 
 // Exit codes.
@@ -69,6 +71,7 @@ compile.
 
 esgen compiles .proto files itself: it needs neither protoc nor any plugin.`,
 		Example:       `  esgen init bank && cd bank && esgen generate && go test ./...`,
+		Version:       codegen.Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Args:          cobra.NoArgs,
