@@ -33,14 +33,17 @@ FROM es_events WHERE stream = ? AND version >= ? AND version <= ? ORDER BY versi
 	qReadAll = `SELECT e.position, e.id, s.name, e.version, e.type, e.data, e.metadata, e.recorded_at
 FROM es_events e JOIN es_streams s ON s.id = e.stream
 WHERE e.position >= ? ORDER BY e.position LIMIT ?`
-	qHead = `SELECT COALESCE(MAX(position), 0) FROM es_events`
+	qHead      = `SELECT COALESCE(MAX(position), 0) FROM es_events`
+	qFindEvent = `SELECT e.position, e.id, s.name, e.version, e.type, e.data, e.metadata, e.recorded_at
+FROM es_events e JOIN es_streams s ON s.id = e.stream
+WHERE e.id = ?`
 )
 
 type stmts struct {
 	lookupEvent, lookupStream, insertStream, updateStream, insertEvent *sql.Stmt
 	deleteStream, truncate, setFirst                                   *sql.Stmt
 
-	lookupStreamR, readForward, readBackward, readAll, head *sql.Stmt
+	lookupStreamR, readForward, readBackward, readAll, head, findEvent *sql.Stmt
 }
 
 func (st *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
@@ -66,6 +69,7 @@ func (st *stmts) prepare(ctx context.Context, w, r *sql.DB) error {
 	st.readBackward = prep(r, qReadBackward)
 	st.readAll = prep(r, qReadAll)
 	st.head = prep(r, qHead)
+	st.findEvent = prep(r, qFindEvent)
 	return err
 }
 
@@ -74,7 +78,7 @@ func (st *stmts) close() error {
 	for _, s := range []*sql.Stmt{
 		st.lookupEvent, st.lookupStream, st.insertStream, st.updateStream, st.insertEvent,
 		st.deleteStream, st.truncate, st.setFirst,
-		st.lookupStreamR, st.readForward, st.readBackward, st.readAll, st.head,
+		st.lookupStreamR, st.readForward, st.readBackward, st.readAll, st.head, st.findEvent,
 	} {
 		if s != nil {
 			errs = append(errs, s.Close())

@@ -337,3 +337,31 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	}
 	return es.Position{Commit: uint64(n), Prepare: uint64(n)}, nil
 }
+
+var _ es.EventFinder = (*Store)(nil)
+
+// FindEvent implements [es.EventFinder]: it finds an event by ID, also in a
+// deleted stream (its events stay in the global log). Truncated events are
+// not found.
+func (s *Store) FindEvent(ctx context.Context, id es.ID) (es.Event, error) {
+	op := "find event " + id.String()
+	if s.isClosed() {
+		return es.Event{}, fmt.Errorf("%s: %w", op, es.ErrClosed)
+	}
+	rows, err := s.stmts.findEvent.QueryContext(ctx, id[:])
+	if err != nil {
+		return es.Event{}, s.fail(ctx, op, err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return es.Event{}, s.fail(ctx, op, err)
+		}
+		return es.Event{}, fmt.Errorf("%s: %w", op, es.ErrEventNotFound)
+	}
+	var e es.Event
+	if err := scanEvent(rows, &e, true); err != nil {
+		return es.Event{}, s.fail(ctx, op, err)
+	}
+	return e, nil
+}

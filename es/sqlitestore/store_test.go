@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,6 +333,41 @@ func TestSubscribe_SeesAppendsOfAnotherStoreOnTheSameFile(t *testing.T) {
 	}
 }
 
+func TestAppend_TwoStoresOnOneFileShareTheLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "events.db")
+	stores := []*sqlitestore.Store{open(t, path), open(t, path)}
+	const writers, per = 8, 25
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := range per {
+				// Alternate stores, so that their writer connections
+				// contend for SQLite's lock.
+				s := stores[(w+i)%2]
+				if _, err := s.Append(t.Context(), "shared", es.Any, estest.Events("test.v1.E", 2)...); err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i, s := range stores {
+		got, err := estest.Collect(s.ReadStream(t.Context(), "shared", es.StreamStart, es.Forward, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != writers*per*2 {
+			t.Fatalf("store %d reads %d events; want %d", i, len(got), writers*per*2)
+		}
+		for j, e := range got {
+			if e.Version != int64(j+1) || (j > 0 && !got[j-1].Position.Before(e.Position)) {
+				t.Fatalf("store %d: event %d is version %d at %s; want contiguous versions in position order", i, j, e.Version, e.Position)
+			}
+		}
+	}
+}
+
 func TestSubscribe_EndsWhenStoreCloses(t *testing.T) {
 	s, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "events.db"))
 	if err != nil {
@@ -451,6 +487,26 @@ func TestMigrate_OwnComponent(t *testing.T) {
 	// The whole upgrade rolled back, including the step that worked.
 	if v, err := s.SchemaVersion(t.Context(), "x"); err != nil || v != 0 {
 		t.Fatalf("SchemaVersion(x) after a failed upgrade = %d, %v; want 0", v, err)
+	}
+}
+
+func TestFindEvent(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "events.db"))
+	evs := estest.Events("test.v1.E", 2)
+	evs[1].Metadata = es.Metadata{CausationID: "cmd-1"}
+	mustAppend(t, s, "a", evs...)
+	e, err := s.FindEvent(t.Context(), evs[1].ID)
+	if err != nil || e.ID != evs[1].ID || e.StreamID != "a" || e.Version != 2 || e.Metadata.CausationID != "cmd-1" {
+		t.Fatalf("FindEvent = %+v, %v", e, err)
+	}
+	if _, err := s.FindEvent(t.Context(), es.NewID()); !errors.Is(err, es.ErrEventNotFound) {
+		t.Fatalf("FindEvent(unknown) = %v; want es.ErrEventNotFound", err)
+	}
+	if err := s.TruncateBefore(t.Context(), "a", 2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.FindEvent(t.Context(), evs[0].ID); !errors.Is(err, es.ErrEventNotFound) {
+		t.Fatalf("FindEvent(truncated) = %v; want es.ErrEventNotFound", err)
 	}
 }
 
