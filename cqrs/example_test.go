@@ -16,7 +16,7 @@ import (
 func Example() {
 	ctx := context.Background()
 	store := memstore.New()
-	repo, err := es.NewRepository(store, testagg.New(), es.WithSnapshots(&memstore.Snapshots{}))
+	repo, err := es.NewRepository(store, testagg.New(), es.WithSnapshots(store))
 	if err != nil {
 		panic(err)
 	}

@@ -126,6 +126,9 @@ type Repository[S, C, E proto.Message] struct {
 	known   map[string]bool
 	every   int
 	snapErr atomic.Int64
+	// loader is set when the store reads snapshot and events in one round
+	// trip, and is also the snapshot store (or there is none).
+	loader StreamLoader
 }
 
 // NewRepository returns a repository for agg's aggregates in store. It
@@ -167,6 +170,9 @@ func NewRepository[S, C, E proto.Message](store Store, agg Aggregate[S, C, E], o
 	if cfg.snapshots == nil {
 		r.every = 0
 	}
+	if loader, ok := store.(StreamLoader); ok && (cfg.snapshots == nil || any(cfg.snapshots) == any(store)) {
+		r.loader = loader
+	}
 	return r, nil
 }
 
@@ -181,6 +187,9 @@ func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, er
 }
 
 func (r *Repository[S, C, E]) load(ctx context.Context, stream string) (S, int64, error) {
+	if r.loader != nil {
+		return r.loadInOne(ctx, r.loader, stream)
+	}
 	state, version, stale, err := r.fromSnapshot(ctx, stream)
 	if err != nil {
 		return state, 0, err
@@ -192,6 +201,43 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string) (S, int64
 		if err != nil {
 			return state, 0, fmt.Errorf("load %s: %w", stream, err)
 		}
+		if err := r.apply(state, rec); err != nil {
+			return state, 0, err
+		}
+		version = rec.Version
+	}
+	if stale && r.every > 0 && version >= int64(r.every) {
+		r.saveSnapshot(ctx, stream, state, version)
+	}
+	return state, version, nil
+}
+
+// loadInOne loads through a store that reads the snapshot and the events
+// after it in one round trip. A snapshot of another schema costs a second
+// read of the whole stream.
+func (r *Repository[S, C, E]) loadInOne(ctx context.Context, loader StreamLoader, stream string) (S, int64, error) {
+	loaded, err := loader.LoadStream(ctx, stream, r.cfg.snapshots != nil)
+	if err != nil {
+		return r.agg.NewState(), 0, fmt.Errorf("load %s: %w", stream, err)
+	}
+	state, version, stale := r.agg.NewState(), int64(0), false
+	if loaded.HasSnapshot {
+		snap := loaded.Snapshot
+		if snap.Fingerprint == r.agg.StateFingerprint() {
+			if err := proto.Unmarshal(snap.Data, state); err != nil {
+				return state, 0, fmt.Errorf("corrupt snapshot of stream %q at version %d (%s): %w", stream, snap.Version, r.agg.Name(), err)
+			}
+			version = snap.Version
+		} else {
+			r.cfg.logger.Info("es: ignoring a snapshot taken under another state schema", "stream", stream,
+				"version", snap.Version, "snapshot_fingerprint", snap.Fingerprint, "fingerprint", r.agg.StateFingerprint())
+			if loaded, err = loader.LoadStream(ctx, stream, false); err != nil {
+				return state, 0, fmt.Errorf("load %s: %w", stream, err)
+			}
+			stale = true
+		}
+	}
+	for _, rec := range loaded.Events {
 		if err := r.apply(state, rec); err != nil {
 			return state, 0, err
 		}

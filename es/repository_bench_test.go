@@ -48,11 +48,12 @@ func BenchmarkLoad(b *testing.B) {
 	for _, snapshots := range []bool{false, true} {
 		b.Run("snapshots="+strconv.FormatBool(snapshots), func(b *testing.B) {
 			ctx := context.Background()
+			store := memstore.New()
 			var opts []es.RepositoryOption
 			if snapshots {
-				opts = append(opts, es.WithSnapshots(&memstore.Snapshots{}))
+				opts = append(opts, es.WithSnapshots(store))
 			}
-			r, err := es.NewRepository(memstore.New(), testagg.New(), opts...)
+			r, err := es.NewRepository(store, testagg.New(), opts...)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -170,8 +170,8 @@ func deposits(t *testing.T, ctx context.Context, r *repo, id string, n int) {
 
 func TestRepository_SnapshotsByPolicyAndLoadsFromThem(t *testing.T) {
 	ctx := context.Background()
-	store := &countingStore{Store: memstore.New()}
-	snaps := &memstore.Snapshots{}
+	snaps := memstore.New()
+	store := &countingStore{Store: snaps}
 	r := newRepo(t, store, es.WithSnapshots(snaps)) // the proto says every 50
 	deposits(t, ctx, r, "a1", 119)                  // versions 1..120
 	snap, err := snaps.LoadSnapshot(ctx, "Account-a1")
@@ -190,7 +190,7 @@ func TestRepository_SnapshotsByPolicyAndLoadsFromThem(t *testing.T) {
 
 // failingSnapshots fails every save, as a process killed between the
 // append and the snapshot write would.
-type failingSnapshots struct{ memstore.Snapshots }
+type failingSnapshots struct{ *memstore.Store }
 
 func (*failingSnapshots) SaveSnapshot(context.Context, es.Snapshot) error {
 	return errors.New("disk full")
@@ -199,7 +199,7 @@ func (*failingSnapshots) SaveSnapshot(context.Context, es.Snapshot) error {
 func TestRepository_SnapshotFailureNeverFailsACommandOrLosesEvents(t *testing.T) {
 	ctx := context.Background()
 	store := memstore.New()
-	r := newRepo(t, store, es.WithSnapshots(&failingSnapshots{}), es.WithSnapshotEvery(5))
+	r := newRepo(t, store, es.WithSnapshots(&failingSnapshots{memstore.New()}), es.WithSnapshotEvery(5))
 	deposits(t, ctx, r, "a1", 11)
 	if got := r.SnapshotFailures(); got != 2 {
 		t.Fatalf("SnapshotFailures = %d; want 2 (at versions 5 and 10)", got)
@@ -214,7 +214,7 @@ func TestRepository_SnapshotFailureNeverFailsACommandOrLosesEvents(t *testing.T)
 func TestRepository_SnapshotOfAnotherSchemaIsIgnoredAndReplaced(t *testing.T) {
 	ctx := context.Background()
 	store := memstore.New()
-	snaps := &memstore.Snapshots{}
+	snaps := store
 	r := newRepo(t, store, es.WithSnapshots(snaps), es.WithSnapshotEvery(5))
 	deposits(t, ctx, r, "a1", 6)
 	// A snapshot from an older state schema, whose bytes mean something else.
@@ -234,8 +234,8 @@ func TestRepository_SnapshotOfAnotherSchemaIsIgnoredAndReplaced(t *testing.T) {
 
 func TestRepository_CorruptSnapshotIsAnErrorNamingTheStream(t *testing.T) {
 	ctx := context.Background()
-	snaps := &memstore.Snapshots{}
 	store := memstore.New()
+	snaps := store
 	r := newRepo(t, store, es.WithSnapshots(snaps))
 	deposits(t, ctx, r, "a1", 1)
 	bad := es.Snapshot{Stream: "Account-a1", Version: 2, Fingerprint: testaggv1.AccountStateFingerprint, Data: []byte{0xff, 0xff, 0xff}}
@@ -339,3 +339,20 @@ func TestNewRepository_RejectsBadOptionsNamingEach(t *testing.T) {
 }
 
 func newAgg() testaggv1.AccountAggregate { return testagg.New() }
+
+// A snapshot from before a delete with reuse must not seed the stream's
+// next life.
+func TestRepository_SnapshotDoesNotOutliveADelete(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.New()
+	r := newRepo(t, store, es.WithSnapshots(store), es.WithSnapshotEvery(5))
+	deposits(t, ctx, r, "a1", 6) // snapshot at version 5
+	if err := store.DeleteStream(ctx, "Account-a1", es.Any, es.AllowReuse()); err != nil {
+		t.Fatal(err)
+	}
+	mustHandle(t, ctx, r, &testaggv1.Open{AccountId: "a1", Owner: "Bo"})
+	state, _, err := r.Load(ctx, "a1")
+	if err != nil || state.Deposits != 0 || state.Owner != "Bo" {
+		t.Fatalf("state after delete and re-open = %v (err %v); want only the new life", state, err)
+	}
+}

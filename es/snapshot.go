@@ -49,3 +49,22 @@ type EventFinder interface {
 
 // ErrEventNotFound is returned by [EventFinder.FindEvent].
 var ErrEventNotFound = errors.New("es: event not found")
+
+// StreamLoader is implemented by stores that keep snapshots beside the log
+// and can read a stream's latest snapshot and the events after it in one
+// round trip. The repository uses it when the store is also its snapshot
+// store.
+type StreamLoader interface {
+	// LoadStream returns the stream's latest snapshot (when withSnapshot
+	// and there is one from the stream's current life) and the events
+	// after it, or all events. A missing or deleted stream has no snapshot
+	// and no events.
+	LoadStream(ctx context.Context, stream string, withSnapshot bool) (LoadedStream, error)
+}
+
+// LoadedStream is what [StreamLoader.LoadStream] read.
+type LoadedStream struct {
+	Snapshot    Snapshot
+	HasSnapshot bool
+	Events      []Event
+}

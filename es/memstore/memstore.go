@@ -34,6 +34,7 @@ type Store struct {
 	log     []*es.Event
 	streams map[string]*stream
 	ids     map[es.ID]*es.Event
+	snaps   map[string]es.Snapshot // latest snapshot per stream
 	// changed is closed, and replaced, by every append that writes events,
 	// waking the subscribers that are waiting for new events.
 	changed chan struct{}
@@ -421,6 +422,7 @@ func (s *Store) DeleteStream(ctx context.Context, streamID string, expected es.E
 	} else {
 		st.retired = true
 	}
+	delete(s.snaps, streamID) // a snapshot of the old life must not seed a new one
 	return nil
 }
 

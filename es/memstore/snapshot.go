@@ -3,14 +3,13 @@ package memstore
 import (
 	"context"
 	"fmt"
-	"sync"
 
 	"github.com/esgen-dev/esgen/es"
 )
 
 var (
 	_ es.EventFinder   = (*Store)(nil)
-	_ es.SnapshotStore = (*Snapshots)(nil)
+	_ es.SnapshotStore = (*Store)(nil)
 )
 
 // FindEvent implements [es.EventFinder]. Truncated events are not found.
@@ -27,20 +26,14 @@ func (s *Store) FindEvent(ctx context.Context, id es.ID) (es.Event, error) {
 	return copyEvent(e), nil
 }
 
-// Snapshots is an [es.SnapshotStore] in memory, safe for concurrent use.
-// The zero value is ready to use.
-type Snapshots struct {
-	mu    sync.Mutex
-	snaps map[string]es.Snapshot
-}
-
-// LoadSnapshot implements [es.SnapshotStore].
-func (s *Snapshots) LoadSnapshot(ctx context.Context, stream string) (es.Snapshot, error) {
+// LoadSnapshot implements [es.SnapshotStore]. Deleting a stream drops its
+// snapshot.
+func (s *Store) LoadSnapshot(ctx context.Context, stream string) (es.Snapshot, error) {
 	if err := ctx.Err(); err != nil {
 		return es.Snapshot{}, fmt.Errorf("load snapshot of %q: %w", stream, err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	snap, ok := s.snaps[stream]
 	if !ok {
 		return es.Snapshot{}, fmt.Errorf("load snapshot of %q: %w", stream, es.ErrSnapshotNotFound)
@@ -50,7 +43,7 @@ func (s *Snapshots) LoadSnapshot(ctx context.Context, stream string) (es.Snapsho
 }
 
 // SaveSnapshot implements [es.SnapshotStore].
-func (s *Snapshots) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
+func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("save snapshot of %q: %w", snap.Stream, err)
 	}

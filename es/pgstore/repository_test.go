@@ -8,6 +8,8 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/esgen-dev/esgen/es"
 	"github.com/esgen-dev/esgen/es/pgstore"
 	"github.com/esgen-dev/esgen/internal/pgtest"
@@ -109,5 +111,73 @@ func TestRepository_ConcurrentClientsOnPostgresLoseNothing(t *testing.T) {
 	state, version, err := r.Load(ctx, "hot")
 	if err != nil || state.Balance != sum || state.Deposits != ok || version != ok+1 {
 		t.Fatalf("state %v at %d (err %v); want the %d successful deposits summing to %d", state, version, err, ok, sum)
+	}
+}
+
+func TestRepository_SnapshotDoesNotOutliveADeleteInPostgres(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, pgtest.Pool(t))
+	r := newRepo(t, s, es.WithSnapshotEvery(5))
+	if _, err := r.Handle(ctx, &testaggv1.Open{AccountId: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 6 {
+		if _, err := r.Handle(ctx, &testaggv1.Deposit{AccountId: "a1", Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteStream(ctx, "Account-a1", es.Any, es.AllowReuse()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LoadSnapshot(ctx, "Account-a1"); !errors.Is(err, es.ErrSnapshotNotFound) {
+		t.Fatalf("snapshot of the deleted life: %v; want es.ErrSnapshotNotFound", err)
+	}
+	if _, err := r.Handle(ctx, &testaggv1.Open{AccountId: "a1", Owner: "Bo"}); err != nil {
+		t.Fatal(err)
+	}
+	state, _, err := r.Load(ctx, "a1")
+	if err != nil || state.Deposits != 0 || state.Owner != "Bo" {
+		t.Fatalf("state after delete and re-open = %v (err %v); want only the new life", state, err)
+	}
+}
+
+// The repository loads through LoadStream: one statement per load.
+func TestRepository_LoadIsOneStatement(t *testing.T) {
+	ctx := context.Background()
+	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	counter := &queryCounter{}
+	cfg.ConnConfig.Tracer = counter
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := newStore(t, pool, pgstore.WithNotify(false))
+	r := newRepo(t, s, es.WithSnapshotEvery(5))
+	if _, err := r.Handle(ctx, &testaggv1.Open{AccountId: "a1"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 7 {
+		if _, err := r.Handle(ctx, &testaggv1.Deposit{AccountId: "a1", Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := counter.n.Load()
+	state, v, err := r.Load(ctx, "a1")
+	if err != nil || v != 8 || state.Deposits != 7 {
+		t.Fatalf("Load = %v at %d (err %v); want 7 deposits at version 8", state, v, err)
+	}
+	if got := counter.n.Load() - before; got != 1 {
+		t.Fatalf("Load of a snapshotted aggregate sent %d statements; want 1", got)
+	}
+	before = counter.n.Load()
+	if _, err := r.Handle(ctx, &testaggv1.Deposit{AccountId: "a1", Amount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := counter.n.Load() - before; got != 2 {
+		t.Fatalf("a command sent %d statements; want 2 (load, append)", got)
 	}
 }

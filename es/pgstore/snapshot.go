@@ -1,9 +1,11 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
@@ -13,7 +15,48 @@ import (
 var (
 	_ es.SnapshotStore = (*Store)(nil)
 	_ es.EventFinder   = (*Store)(nil)
+	_ es.StreamLoader  = (*Store)(nil)
 )
+
+// LoadStream implements [es.StreamLoader]: the snapshot and the events
+// after it in one statement and one round trip.
+func (s *Store) LoadStream(ctx context.Context, stream string, withSnapshot bool) (es.LoadedStream, error) {
+	what := fmt.Sprintf("load stream %q", stream)
+	if err := es.ValidateStreamID(stream); err != nil {
+		return es.LoadedStream{}, fmt.Errorf("%s: %w", what, err)
+	}
+	rows, err := s.pool.Query(ctx, s.sql.loadStream, stream, withSnapshot)
+	if err != nil {
+		return es.LoadedStream{}, s.mapErr(ctx, what, err)
+	}
+	defer rows.Close()
+	fast := binaryColumns(rows.FieldDescriptions())
+	d := newDecoder()
+	var out es.LoadedStream
+	for rows.Next() {
+		var e es.Event
+		if err := d.decode(rows, fast, &e); err != nil {
+			return es.LoadedStream{}, fmt.Errorf("%s: %w", what, err)
+		}
+		if e.Type == snapshotRow {
+			out.Snapshot = es.Snapshot{Stream: stream, Version: e.Version, Fingerprint: e.StreamID, Data: e.Data, RecordedAt: e.RecordedAt}
+			out.HasSnapshot = true
+			continue
+		}
+		out.Events = append(out.Events, e)
+	}
+	if err := rows.Err(); err != nil {
+		return es.LoadedStream{}, s.mapErr(ctx, what, err)
+	}
+	// UNION ALL keeps the branches in order in practice; the contract
+	// should not rest on it.
+	if !slices.IsSortedFunc(out.Events, byVersion) {
+		slices.SortFunc(out.Events, byVersion)
+	}
+	return out, nil
+}
+
+func byVersion(a, b es.Event) int { return cmp.Compare(a.Version, b.Version) }
 
 // LoadSnapshot implements [es.SnapshotStore].
 func (s *Store) LoadSnapshot(ctx context.Context, stream string) (es.Snapshot, error) {

@@ -12,6 +12,7 @@ import (
 const (
 	markerDeleted   = "$esgen.StreamDeleted"   // deleted, name may be reused
 	markerTombstone = "$esgen.StreamTombstone" // deleted, name retired
+	snapshotRow     = "$esgen.Snapshot"        // the snapshot row of loadStream
 )
 
 // statements holds the SQL text with the schema baked in, so that the text
@@ -22,12 +23,13 @@ type statements struct {
 	readForward, readBackward       string
 	upsertDeleted, truncate, notify string
 	loadSnapshot, saveSnapshot      string
+	loadStream                      string
 	findEvent, channel              string
 }
 
 func newStatements(schema string) statements {
 	q := pgx.Identifier{schema}.Sanitize()
-	r := strings.NewReplacer("{{s}}", q, "{{deleted}}", markerDeleted, "{{tombstone}}", markerTombstone)
+	r := strings.NewReplacer("{{s}}", q, "{{deleted}}", markerDeleted, "{{tombstone}}", markerTombstone, "{{snapshot}}", snapshotRow)
 	return statements{
 		// One statement, one round trip, whatever the batch size. It reads
 		// the stream's last event (one backward probe of the unique index),
@@ -113,7 +115,30 @@ INSERT INTO {{s}}.streams (stream_id, truncated_version)
 VALUES ($1, LEAST($2::bigint - 1, coalesce((SELECT version FROM {{s}}.events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1), 0)))
 ON CONFLICT (stream_id) DO UPDATE SET truncated_version = GREATEST({{s}}.streams.truncated_version, EXCLUDED.truncated_version)`),
 
-		loadSnapshot: r.Replace(`SELECT version, fingerprint, data, recorded_at FROM {{s}}.snapshots WHERE stream_id = $1`),
+		// A snapshot from a life of the stream before its latest deletion
+		// is never returned.
+		loadSnapshot: r.Replace(`SELECT version, fingerprint, data, recorded_at FROM {{s}}.snapshots
+WHERE stream_id = $1 AND version > coalesce((SELECT deleted_version FROM {{s}}.streams WHERE stream_id = $1), 0)`),
+
+		// The aggregate load: the snapshot (as a row of the event shape,
+		// typed {{snapshot}}, fingerprint in stream_id) and the events after
+		// it, in one statement so both come from one MVCC snapshot: a
+		// snapshot saved meanwhile cannot make events go missing.
+		loadStream: r.Replace(`WITH d AS (
+    SELECT coalesce((SELECT deleted_version FROM {{s}}.streams WHERE stream_id = $1), 0) AS v
+), snap AS (
+    SELECT s.version, s.fingerprint, s.data, s.recorded_at
+    FROM {{s}}.snapshots s, d
+    WHERE $2::boolean AND s.stream_id = $1 AND s.version > d.v
+)
+SELECT '0'::xid8, 0::bigint, fingerprint, version, '00000000-0000-0000-0000-000000000000'::uuid,
+       '{{snapshot}}', data, NULL::jsonb, recorded_at
+FROM snap
+UNION ALL
+(SELECT e.tx, e.position, e.stream_id, e.version, e.id, e.type, e.data, e.metadata, e.recorded_at
+ FROM {{s}}.events e, d
+ WHERE e.stream_id = $1 AND e.version > GREATEST(d.v, coalesce((SELECT version FROM snap), 0))
+ ORDER BY e.version)`),
 		saveSnapshot: r.Replace(`INSERT INTO {{s}}.snapshots (stream_id, version, fingerprint, data, recorded_at)
 VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (stream_id) DO UPDATE
