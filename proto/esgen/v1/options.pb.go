@@ -143,8 +143,8 @@ type CommandOptions struct {
 	// field.
 	IdField string `protobuf:"bytes,2,opt,name=id_field,json=idField,proto3" json:"id_field,omitempty"`
 	// creates marks a command that starts a new aggregate: the repository
-	// expects the stream not to exist yet, so a second create fails with a
-	// concurrency error instead of overwriting history.
+	// expects the stream not to exist yet, so a second create fails (with
+	// es.ErrAlreadyExists) instead of overwriting history.
 	Creates       bool `protobuf:"varint,3,opt,name=creates,proto3" json:"creates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

@@ -126,11 +126,14 @@ func mustStruct(t *testing.T, m map[string]any) *structpb.Struct {
 	return s
 }
 
-func TestAccount_CreatingTwiceIsAConcurrencyError(t *testing.T) {
-	bankv1.NewAccountTest(t, account{}, account{}).
+func TestAccount_CreatingTwiceFailsAsInTheRepository(t *testing.T) {
+	s := bankv1.NewAccountTest(t, account{}, account{}).
 		Given(opened("a1")).
 		When(&bankv1.OpenAccount{AccountId: "a1", Owner: "Bob"}).
-		ThenError(es.ErrConcurrency)
+		ThenError(es.ErrAlreadyExists)
+	if want := `bank.v1.Account "a1" (stream "Account-a1" at version 1): es: aggregate already exists`; s.Err().Error() != want {
+		t.Errorf("error = %q, want %q", s.Err(), want)
+	}
 }
 
 func TestAccount_EmptyIDNamesCommandAndField(t *testing.T) {

@@ -247,10 +247,10 @@ func (TypeAggregate) PersonalData(eventType string) (subjectField string, fields
 //
 // Given events are encoded and decoded as the store would do it, then
 // evolved. When routes the command as the runtime does (its ID must be set; a
-// creating command fails with a concurrency error when there are past
-// events), checks that the Decider leaves the state alone, and evolves the
-// decided events. The Then methods check the outcome and stop the test on a
-// mismatch. Each test runs one command.
+// creating command fails with es.ErrAlreadyExists when there are past events,
+// as in the repository), checks that the Decider leaves the state alone, and
+// evolves the decided events. The Then methods check the outcome and stop the
+// test on a mismatch. Each test runs one command.
 type TypeTest struct {
 	t interface {
 		Helper()
@@ -312,7 +312,7 @@ func (s *TypeTest) When(cmd TypeCommand) *TypeTest {
 		}
 	}
 	if s.agg.Creates(cmd) && len(s.given) > 0 {
-		s.err = &es.ConcurrencyError{Stream: stream, Expected: es.NoStream, Actual: int64(len(s.given))}
+		s.err = fmt.Errorf("%s %q (stream %q at version %d): %w", TypeAggregateName, id, stream, len(s.given), es.ErrAlreadyExists)
 		return s
 	}
 	before := proto.Clone(s.state)
@@ -588,10 +588,10 @@ func (EmptyAggregate) PersonalData(eventType string) (subjectField string, field
 //
 // Given events are encoded and decoded as the store would do it, then
 // evolved. When routes the command as the runtime does (its ID must be set; a
-// creating command fails with a concurrency error when there are past
-// events), checks that the Decider leaves the state alone, and evolves the
-// decided events. The Then methods check the outcome and stop the test on a
-// mismatch. Each test runs one command.
+// creating command fails with es.ErrAlreadyExists when there are past events,
+// as in the repository), checks that the Decider leaves the state alone, and
+// evolves the decided events. The Then methods check the outcome and stop the
+// test on a mismatch. Each test runs one command.
 type EmptyTest struct {
 	t interface {
 		Helper()
@@ -653,7 +653,7 @@ func (s *EmptyTest) When(cmd EmptyCommand) *EmptyTest {
 		}
 	}
 	if s.agg.Creates(cmd) && len(s.given) > 0 {
-		s.err = &es.ConcurrencyError{Stream: stream, Expected: es.NoStream, Actual: int64(len(s.given))}
+		s.err = fmt.Errorf("%s %q (stream %q at version %d): %w", EmptyAggregateName, id, stream, len(s.given), es.ErrAlreadyExists)
 		return s
 	}
 	before := proto.Clone(s.state)
