@@ -243,6 +243,40 @@ func TestActualVersion(t *testing.T) {
 	}
 }
 
+func TestConcurrencyError(t *testing.T) {
+	read := func(v int64, state streamState, err error) func() (int64, streamState, error) {
+		return func() (int64, streamState, error) { return v, state, err }
+	}
+	noRead := func() (int64, streamState, error) {
+		t.Error("read the stream although the server's message settles the version")
+		return 0, stateLive, nil
+	}
+	const appendMsg = "wrong expected version: expecting '2' but got '4'"
+	for _, tc := range []struct {
+		name     string
+		expected es.ExpectedVersion
+		msg      string
+		latest   func() (int64, streamState, error)
+		want     int64
+	}{
+		{"live stream: the server's version", es.Exact(3), appendMsg, read(5, stateLive, nil), 5},
+		{"live stream, read newer: still the server's", es.Exact(3), appendMsg, read(9, stateLive, nil), 5},
+		{"no stream: no read", es.StreamExists, "wrong expected version: expecting 'stream_exists' but got 'no_stream'", noRead, 0},
+		{"deleted with reuse: version 0", es.Exact(2), "Append failed due to WrongExpectedVersion. Stream: s, Expected version: 1, Actual version: 2", read(0, stateAbsent, nil), 0},
+		{"tombstoned: version 0", es.Exact(2), appendMsg, read(0, stateRetired, nil), 0},
+		{"no version in the message: read it", es.NoStream, "Append failed due to WrongExpectedVersion. Stream: s, Expected version: -1, Actual version: ", read(7, stateLive, nil), 7},
+		{"read fails: the server's version", es.Exact(3), appendMsg, read(0, stateLive, errors.New("unavailable")), 5},
+	} {
+		ce := concurrencyError("s", tc.expected, tc.msg, tc.latest)
+		if ce.Stream != "s" || ce.Expected != tc.expected || ce.Actual != tc.want {
+			t.Errorf("%s: ConcurrencyError{%q, %s, %d}; want {\"s\", %s, %d}", tc.name, ce.Stream, ce.Expected, ce.Actual, tc.expected, tc.want)
+		}
+		if !errors.Is(ce, es.ErrConcurrency) {
+			t.Errorf("%s: does not match es.ErrConcurrency", tc.name)
+		}
+	}
+}
+
 func TestClassify(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -356,6 +390,7 @@ func TestOpen_BadConnectionString(t *testing.T) {
 		"kdb+discover://a:2113,b:2113":          "esdb+discover://a:2113,b:2113",
 		"esdb://admin:changeit@localhost:2113":  "esdb://admin:changeit@localhost:2113",
 		"kurrentdb+discover://cluster.dns:2113": "esdb+discover://cluster.dns:2113",
+		"kurrent://localhost:2113?tls=false":    "esdb://localhost:2113?tls=false",
 	} {
 		if got := esdbScheme(in); got != want {
 			t.Errorf("esdbScheme(%q) = %q; want %q", in, got, want)

@@ -124,8 +124,8 @@ func New(client *esdb.Client, opts ...Option) *Store {
 
 // Open returns a Store on a new client for the connection string, such as
 // "esdb://localhost:2113?tls=false". The schemes of KurrentDB's newer
-// clients (kurrentdb://, kdb://, and their +discover forms) are accepted as
-// their esdb equivalents. Open does not connect: the client connects on
+// clients (kurrentdb://, kurrent://, kdb://, and their +discover forms) are
+// accepted as their esdb equivalents. Open does not connect: the client connects on
 // first use. The Store owns the client and Close closes it.
 func Open(connString string, opts ...Option) (*Store, error) {
 	conf, err := esdb.ParseConnectionString(esdbScheme(connString))
@@ -152,10 +152,10 @@ func Open(connString string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-// esdbScheme rewrites the kurrentdb:// and kdb:// schemes, which client v4
-// predates, to esdb://.
+// esdbScheme rewrites the kurrentdb://, kurrent:// and kdb:// schemes,
+// which client v4 predates, to esdb://.
 func esdbScheme(conn string) string {
-	for _, scheme := range []string{"kurrentdb", "kdb"} {
+	for _, scheme := range []string{"kurrentdb", "kurrent", "kdb"} {
 		if rest, ok := strings.CutPrefix(conn, scheme+"://"); ok {
 			return "esdb://" + rest
 		}
@@ -294,11 +294,20 @@ func (s *Store) appendFailed(ctx context.Context, op, stream string, expected es
 // reuse is the deleted events' last; es reports 0 for a deleted stream, so a
 // stream the server calls existing is read to tell.
 func (s *Store) conflict(ctx context.Context, stream string, expected es.ExpectedVersion, err error) error {
-	actual, ok := actualVersion(err.Error())
+	return concurrencyError(stream, expected, err.Error(), func() (int64, streamState, error) {
+		return s.latest(ctx, stream)
+	})
+}
+
+// concurrencyError builds the ConcurrencyError for the server's wrong
+// expected version message msg, calling latest for the stream's newest
+// version and state when the message does not settle it.
+func concurrencyError(stream string, expected es.ExpectedVersion, msg string, latest func() (int64, streamState, error)) *es.ConcurrencyError {
+	actual, ok := actualVersion(msg)
 	if !ok || actual > 0 {
-		v, state, rerr := s.latest(ctx, stream)
+		v, state, err := latest()
 		switch {
-		case rerr != nil:
+		case err != nil:
 			// Keep what the server said.
 		case state != stateLive:
 			actual = 0
