@@ -38,6 +38,8 @@
 //     unless [WithRelaxedSync] was given.
 //   - [Store.TruncateBefore] deletes the rows and overwrites their content
 //     (PRAGMA secure_delete), for erasure.
+//   - [Store.FindEvent] finds an event by ID ([es.EventFinder]), so the
+//     repository can answer a re-sent command with its original result.
 //
 // # Limits
 //

@@ -311,11 +311,10 @@ func (s *Store) identify(ctx context.Context, q interface {
 	if app == applicationID {
 		return false, nil
 	}
-	var n int
 	var names sql.NullString
 	if err := q.QueryRowContext(ctx,
-		`SELECT count(*), group_concat(name, ', ') FROM (SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 5)`,
-	).Scan(&n, &names); err != nil {
+		`SELECT group_concat(name, ', ') FROM (SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name LIMIT 5)`,
+	).Scan(&names); err != nil {
 		return false, s.fail(ctx, "open", err)
 	}
 	var total int
