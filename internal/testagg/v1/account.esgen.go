@@ -291,10 +291,10 @@ func (AccountAggregate) PersonalData(eventType string) (subjectField string, fie
 //
 // Given events are encoded and decoded as the store would do it, then
 // evolved. When routes the command as the runtime does (its ID must be set; a
-// creating command fails with a concurrency error when there are past
-// events), checks that the Decider leaves the state alone, and evolves the
-// decided events. The Then methods check the outcome and stop the test on a
-// mismatch. Each test runs one command.
+// creating command fails with es.ErrAlreadyExists when there are past events,
+// as in the repository), checks that the Decider leaves the state alone, and
+// evolves the decided events. The Then methods check the outcome and stop the
+// test on a mismatch. Each test runs one command.
 type AccountTest struct {
 	t interface {
 		Helper()
@@ -356,7 +356,7 @@ func (s *AccountTest) When(cmd AccountCommand) *AccountTest {
 		}
 	}
 	if s.agg.Creates(cmd) && len(s.given) > 0 {
-		s.err = &es.ConcurrencyError{Stream: stream, Expected: es.NoStream, Actual: int64(len(s.given))}
+		s.err = fmt.Errorf("%s %q (stream %q at version %d): %w", AccountAggregateName, id, stream, len(s.given), es.ErrAlreadyExists)
 		return s
 	}
 	before := proto.Clone(s.state)
