@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/esgen-dev/esgen/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// session runs the command with args and returns what it printed.
+func session(t *testing.T, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out bytes.Buffer
+	if err := run(ctx, &out, args); err != nil {
+		t.Fatalf("run %q: %v\noutput so far:\n%s", args, err, out.String())
+	}
+	return out.String()
+}
+
+// mustContain fails unless out has every line of want, in that order.
+func mustContain(t *testing.T, out string, want ...string) {
+	t.Helper()
+	rest := out
+	for _, w := range want {
+		i := strings.Index(rest, w)
+		if i < 0 {
+			t.Fatalf("output lacks %q (after the lines before it)\noutput:\n%s", w, out)
+		}
+		rest = rest[i+len(w):]
+	}
+}
+
+const golden = "testdata/session-memory.golden"
+
+func TestRun_MemoryPrintsTheGoldenSessionEveryTime(t *testing.T) {
+	first := session(t, "-store", "memory")
+	if *update {
+		if err := os.WriteFile(golden, []byte(first), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first != string(want) {
+		t.Fatalf("output differs from %s (go test ./examples/shop -run Golden -update rewrites it)\ngot:\n%s", golden, first)
+	}
+	// A memory store starts empty every time.
+	if second := session(t, "-store", "memory"); second != first {
+		t.Fatalf("second run on a new memory store differs:\n%s", second)
+	}
+}
+
+func TestRun_SQLiteContinuesOnTheSameFile(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "shop.db")
+	first := session(t, "-db", db) // sqlite is the default
+	mustContain(t, first,
+		"shop on sqlite ("+db+")",
+		"0 orders in the log; this session places ord-0001 to ord-0003",
+		"RegisterItem mug, 10 on hand             recorded ItemRegistered (Item-mug v1)",
+		"ChargePayment re-sent, same command ID   already handled, nothing appended (Payment-ord-0001 v1)",
+		"summary: 3 orders (1 shipped, 2 cancelled, 0 open); charged €46.49, refunded €12.50",
+		"stock: mug 8 on hand, 0 reserved",
+	)
+	second := session(t, "-store", "sqlite", "-db", db)
+	mustContain(t, second,
+		"3 orders in the log; this session places ord-0004 to ord-0006",
+		"mug                                      8 on hand, 0 reserved (Item-mug v5)",
+		"PlaceOrder for cust-ada                  recorded OrderPlaced (Order-ord-0004 v1)",
+		"ChargePayment re-sent, same command ID   already handled, nothing appended (Payment-ord-0004 v1)",
+		"reserve 50 mug for ord-0005: only 6 available: not enough stock",
+		"summary: 6 orders (2 shipped, 4 cancelled, 0 open); charged €92.98, refunded €25.00",
+		"stock: mug 6 on hand, 0 reserved (Item-mug v9",
+		"stock: tea 18 on hand, 0 reserved (Item-tea v9",
+	)
+}
+
+func TestRun_PostgresContinuesInTheSameDatabase(t *testing.T) {
+	url := pgtest.URL(t)
+	first := session(t, "-store", "postgres", "-database-url", url)
+	mustContain(t, first,
+		"shop on postgres\n",
+		"0 orders in the log",
+		"ChargePayment re-sent, same command ID   already handled, nothing appended (Payment-ord-0001 v1)",
+		"ShipStock mug, decided on v4             conflict: Item-mug is at v5, nothing appended",
+		"summary: 3 orders (1 shipped, 2 cancelled, 0 open)",
+		// pgstore is also a snapshot store: Item snapshots every 5 events.
+		"stock: mug 8 on hand, 0 reserved (Item-mug v5, snapshot at v5)",
+	)
+	if strings.Contains(first, url) {
+		t.Fatalf("the output shows the database URL:\n%s", first)
+	}
+	t.Setenv("DATABASE_URL", url)
+	second := session(t, "-store", "postgres")
+	mustContain(t, second,
+		"3 orders in the log; this session places ord-0004 to ord-0006",
+		"summary: 6 orders (2 shipped, 4 cancelled, 0 open); charged €92.98, refunded €25.00",
+		"stock: mug 6 on hand, 0 reserved (Item-mug v9, snapshot at v5)",
+	)
+}
+
+func TestRun_UsageErrors(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	for _, args := range [][]string{
+		{"-store", "mongo"},
+		{"-no-such-flag"},
+		{"extra"},
+		{"-store", "postgres"},
+	} {
+		err := run(context.Background(), new(bytes.Buffer), args)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("run %q: got %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestRun_HelpListsTheFlags(t *testing.T) {
+	out := session(t, "-h")
+	mustContain(t, out, "-database-url", "-db", "-store")
+}
