@@ -178,3 +178,25 @@ func TestMiddleware_TracingRecordsTraceContextInEvents(t *testing.T) {
 		t.Fatalf("traceparent %q; want %q", got, want)
 	}
 }
+
+// testagg's Open carries owner, a string field; here it stands in for a
+// request ID field to show that a field can carry the command ID.
+func TestMiddleware_CommandIDFieldMakesResendsIdempotent(t *testing.T) {
+	store := memstore.New()
+	bus := newBus(t, store, cqrs.CommandIDField("owner"))
+	ctx := context.Background()
+	if _, err := bus.Send(ctx, &testaggv1.Open{AccountId: "a1", Owner: "req-1"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := bus.Send(ctx, &testaggv1.Open{AccountId: "a1", Owner: "req-1"})
+	if err != nil || !res.Duplicate || res.Version != 1 {
+		t.Fatalf("re-sent create with the same field value = %+v, %v; want the original result marked duplicate", res, err)
+	}
+	if m := firstEvent(t, store, "Account-a1").Metadata; m.CausationID != "req-1" {
+		t.Fatalf("causation %q; want the field's value", m.CausationID)
+	}
+	// Without the field set, a second create is a real conflict.
+	if _, err := bus.Send(ctx, &testaggv1.Open{AccountId: "a1"}); !errors.Is(err, es.ErrAlreadyExists) {
+		t.Fatalf("create without an ID: %v; want es.ErrAlreadyExists", err)
+	}
+}

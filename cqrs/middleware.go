@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/esgen-dev/esgen/es"
 )
@@ -124,6 +125,28 @@ func Tracing(tp trace.TracerProvider) Middleware {
 				span.SetStatus(codes.Error, err.Error())
 			}
 			return res, err
+		}
+	}
+}
+
+// CommandIDField makes commands idempotent by a field they carry: when the
+// command has a string field of that name (its proto name, e.g.
+// "request_id") and the field is set, its value becomes the command ID
+// ([es.ContextWithCommandID]), unless the context already has one. Commands
+// without the field pass through unchanged.
+func CommandIDField(name string) Middleware {
+	return func(next Handler) Handler {
+		return func(ctx context.Context, cmd proto.Message) (Result, error) {
+			if es.CommandIDFromContext(ctx) == "" {
+				m := cmd.ProtoReflect()
+				if fd := m.Descriptor().Fields().ByName(protoreflect.Name(name)); fd != nil &&
+					fd.Kind() == protoreflect.StringKind && fd.Cardinality() != protoreflect.Repeated {
+					if id := m.Get(fd).String(); id != "" {
+						ctx = es.ContextWithCommandID(ctx, id)
+					}
+				}
+			}
+			return next(ctx, cmd)
 		}
 	}
 }
