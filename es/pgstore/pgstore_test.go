@@ -118,20 +118,28 @@ func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.T
 }
 func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
-func TestAppend_OneStatementWhateverTheBatchSize(t *testing.T) {
-	ctx := context.Background()
+// countedStore returns a store on a fresh database whose pool counts the
+// statements it sends. Notifications are off so that only the calls under
+// test send statements.
+func countedStore(t *testing.T) (*pgstore.Store, *queryCounter) {
+	t.Helper()
 	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	counter := &queryCounter{}
 	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	s := newStore(t, pool, pgstore.WithNotify(false))
+	return newStore(t, pool, pgstore.WithNotify(false)), counter
+}
+
+func TestAppend_OneStatementWhateverTheBatchSize(t *testing.T) {
+	ctx := context.Background()
+	s, counter := countedStore(t)
 	for _, n := range []int{1, 100, 1000} {
 		before := counter.n.Load()
 		if _, err := s.Append(ctx, fmt.Sprintf("batch-%d", n), es.NoStream, estest.Events("test.Happened", n)...); err != nil {

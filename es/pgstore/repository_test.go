@@ -8,8 +8,6 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/esgen-dev/esgen/es"
 	"github.com/esgen-dev/esgen/es/pgstore"
 	"github.com/esgen-dev/esgen/internal/pgtest"
@@ -144,18 +142,7 @@ func TestRepository_SnapshotDoesNotOutliveADeleteInPostgres(t *testing.T) {
 // The repository loads through LoadStream: one statement per load.
 func TestRepository_LoadIsOneStatement(t *testing.T) {
 	ctx := context.Background()
-	cfg, err := pgxpool.ParseConfig(pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	counter := &queryCounter{}
-	cfg.ConnConfig.Tracer = counter
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	s := newStore(t, pool, pgstore.WithNotify(false))
+	s, counter := countedStore(t)
 	r := newRepo(t, s, es.WithSnapshotEvery(5))
 	if _, err := r.Handle(ctx, &testaggv1.Open{AccountId: "a1"}); err != nil {
 		t.Fatal(err)
