@@ -8,9 +8,13 @@ import (
 
 // Store is an event log. Implementations are safe for concurrent use.
 //
-// Every method that can block takes a context; a cancelled context stops the
-// call and, for Append, guarantees nothing was written unless the call
-// returned success.
+// Every method that can block takes a context, and a cancelled context
+// stops the call. An Append that fails because of its context or its
+// connection may still have been committed (the commit can land after the
+// client stopped waiting): re-send the same events with the same IDs to
+// settle it, since the retry is idempotent. An append rejected before it
+// reached storage (invalid input, an already-cancelled context) wrote
+// nothing.
 type Store interface {
 	// Append adds events to the end of stream, all or none, if the stream's
 	// current version satisfies expected. Events with a zero ID get a new ID.
