@@ -36,6 +36,23 @@ type decoder struct {
 	types  map[string]string // interned event types
 	slab   []byte            // backing store for event data of one page
 	stream string            // last stream ID, reused when repeated
+	// events and bytes count what was decoded, to size the next page.
+	events, bytes int64
+}
+
+// firstPage is the size of a read's first page, before event sizes are known.
+const firstPage = 256
+
+// pageSize returns how many events the next page should ask for: at most
+// max, and few enough that a page of events of the sizes seen so far stays
+// under maxPageBytes. A page cut short by size drains the rest of its query,
+// so asking for the right number matters when events are large.
+func (d *decoder) pageSize(max int) int {
+	if d.events == 0 {
+		return min(max, firstPage)
+	}
+	avg := d.bytes/d.events + 1
+	return int(min(int64(max), maxPageBytes/avg/2+1))
 }
 
 const slabSize = 64 << 10
@@ -73,6 +90,8 @@ func (d *decoder) decode(rows pgx.Rows, fast bool, e *es.Event) error {
 	copy(e.ID[:], v[colID])
 	e.Type = d.eventType(v[colType])
 	e.Data = d.copyData(v[colData])
+	d.events++
+	d.bytes += int64(len(e.Data))
 	e.Metadata = es.Metadata{}
 	if m := v[colMetadata]; m != nil {
 		if rows.FieldDescriptions()[colMetadata].Format == pgx.BinaryFormatCode {
@@ -102,6 +121,8 @@ func (d *decoder) scan(rows pgx.Rows, e *es.Event) error {
 	if e.Data == nil {
 		e.Data = []byte{}
 	}
+	d.events++
+	d.bytes += int64(len(e.Data))
 	e.Position = es.Position{Commit: tx, Prepare: uint64(position)}
 	e.RecordedAt = e.RecordedAt.UTC()
 	e.Metadata = es.Metadata{}

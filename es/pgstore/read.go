@@ -70,13 +70,13 @@ func (s *Store) readAhead(ctx context.Context, d *decoder, pos es.Position, n in
 // is read while the caller handles this one.
 func (s *Store) ReadAll(ctx context.Context, after es.Position, limit int) iter.Seq2[es.Event, error] {
 	return func(yield func(es.Event, error) bool) {
+		d := newDecoder()
 		pageSize := func(left int) int {
 			if limit > 0 {
-				return min(s.cfg.pageSize, left)
+				return d.pageSize(min(s.cfg.pageSize, left))
 			}
-			return s.cfg.pageSize
+			return d.pageSize(s.cfg.pageSize)
 		}
-		d := newDecoder()
 		left := limit
 		next := s.readAhead(ctx, d, after, pageSize(left))
 		for next != nil {
@@ -122,6 +122,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 			if limit > 0 {
 				n = min(n, left)
 			}
+			n = d.pageSize(n)
 			events, full, err := s.page(ctx, d, n, query, stream, from, n)
 			if err != nil {
 				yield(es.Event{}, s.mapErr(ctx, what, err))

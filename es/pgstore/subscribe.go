@@ -58,7 +58,7 @@ func (s *Store) Subscribe(ctx context.Context, after es.Position, filter es.Filt
 		)
 		start := func(after es.Position) {
 			wake = s.wake.channel()
-			next = s.readAhead(ctx, d, after, s.cfg.pageSize)
+			next = s.readAhead(ctx, d, after, d.pageSize(s.cfg.pageSize))
 		}
 		defer func() {
 			if next != nil {
