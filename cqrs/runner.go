@@ -23,6 +23,21 @@ var ErrCheckpointMoved = errors.New("cqrs: checkpoint moved by another runner")
 // lease can no longer be proven held.
 var ErrLeaseLost = errors.New("cqrs: projection lease lost")
 
+// EventError is an error a [Sink] returns from Apply when it knows which
+// event's effects failed, such as a sink that sends the handler's writes
+// after the handler returned. The [Runner] treats it as that event's handler
+// failing: retried, then parked.
+type EventError struct {
+	Event es.Event
+	Err   error
+}
+
+func (e *EventError) Error() string {
+	return fmt.Sprintf("event %d of stream %q (%s, position %s): %v", e.Event.Version, e.Event.StreamID, e.Event.Type, e.Event.Position, e.Err)
+}
+
+func (e *EventError) Unwrap() error { return e.Err }
+
 // FailureAction says what a [Runner] does with an event whose handler keeps
 // failing after every retry.
 type FailureAction int
@@ -617,6 +632,15 @@ func (r *Runner) tryApply(stop, work context.Context, batch []es.Event) (idx, at
 			return -1, attempt + 1, err
 		}
 		r.noteError(err)
+		var ee *EventError
+		if failed < 0 && errors.As(err, &ee) {
+			for k := range batch {
+				if batch[k].Position == ee.Event.Position {
+					failed = k
+					break
+				}
+			}
+		}
 		if failed >= 0 && attempt+1 >= r.cfg.MaxAttempts {
 			return failed, attempt + 1, err
 		}
