@@ -308,7 +308,8 @@ func TestRunner_ScanAllMovesTheCheckpointPastOtherTypes(t *testing.T) {
 	head := appendN(t, st, 2, 50, "test.Other")
 	for _, scanAll := range []bool{false, true} {
 		sink := newMemSink()
-		r := newRunner(t, st, sink, counter{}, cqrs.WithScanAll(scanAll), cqrs.WithBatch(10, time.Millisecond))
+		r := newRunner(t, st, sink, counter{}, cqrs.WithRunnerConfig(cqrs.RunnerConfig{CheckpointInterval: 20 * time.Millisecond, Logger: quiet()}),
+			cqrs.WithScanAll(scanAll), cqrs.WithBatch(10, time.Millisecond))
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		if err := r.Run(ctx); err != nil {
 			t.Fatal(err)
