@@ -105,6 +105,57 @@ type Locker interface {
 	Lock(ctx context.Context, projection string) (held context.Context, release func(), err error)
 }
 
+// StatusRecorder is an optional capability of a [Sink]: keeping each
+// runner's status where tools outside the app can read it (the esgen CLI).
+// The Runner records its status when its state changes and every
+// ControlInterval while it holds the projection.
+type StatusRecorder interface {
+	RecordStatus(ctx context.Context, s RunnerStatus) error
+}
+
+// RequestAction is an operation on a projection asked for from outside the
+// app.
+type RequestAction string
+
+// The operations a [Controller] carries.
+const (
+	// Reset empties the read model (through the projection's [Resetter])
+	// and starts again from the beginning of the log, in one transaction.
+	ActionReset RequestAction = "reset"
+	// Replay moves the checkpoint back to From (the start of the log when
+	// zero) without emptying the read model: for idempotent projections.
+	ActionReplay RequestAction = "replay"
+)
+
+// Request is an operation on a projection waiting to be carried out.
+type Request struct {
+	ID     int64
+	Action RequestAction
+	From   es.Position
+}
+
+// Controller is an optional capability of a [Sink]: a queue of requests
+// (written by tools such as `esgen projections reset`) that the runner
+// holding the projection carries out between batches, since only the app
+// can run its projection's code.
+type Controller interface {
+	// NextRequest returns the oldest pending request for projection.
+	NextRequest(ctx context.Context, projection string) (req Request, ok bool, err error)
+	// Rewind carries req out: sets projection's checkpoint to req.From, runs
+	// clear (when not nil) with the sink's write handle on its context, and
+	// marks req done, all or nothing.
+	Rewind(ctx context.Context, projection string, req Request, clear func(ctx context.Context) error) error
+	// FailRequest marks req failed with err.
+	FailRequest(ctx context.Context, projection string, req Request, err error) error
+}
+
+// Resetter is an optional capability of a [Projection]: emptying its read
+// model, for [ActionReset]. Reset writes through the sink's handle on ctx
+// (pgsink.Tx(ctx)), so that it commits with the checkpoint's reset.
+type Resetter interface {
+	Reset(ctx context.Context) error
+}
+
 // ParkedError is returned by [Runner.Run] when an event kept failing and
 // the projection is configured to stop ([StopOnFailure]).
 type ParkedError struct {
@@ -157,6 +208,10 @@ type RunnerConfig struct {
 	// CheckpointInterval bounds how often ScanAll commits a checkpoint for
 	// non-matching events only (default 1s).
 	CheckpointInterval time.Duration
+	// ControlInterval is how often a running runner records its status
+	// ([StatusRecorder]) and looks for requests ([Controller]), when its
+	// sink offers them (default 1s).
+	ControlInterval time.Duration
 	// Locker, when set, makes Run hold the projection's lease while it
 	// runs, so that copies of the app never run the projection at once.
 	Locker Locker
@@ -187,6 +242,9 @@ func (c *RunnerConfig) setDefaults() {
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = time.Second
 	}
+	if c.ControlInterval == 0 {
+		c.ControlInterval = time.Second
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -198,7 +256,7 @@ func (c *RunnerConfig) Validate() error {
 	if c.BatchSize < 0 {
 		errs = append(errs, fmt.Errorf("batch size must be positive, got %d", c.BatchSize))
 	}
-	if c.MaxWait < 0 || c.Backoff < 0 || c.MaxBackoff < 0 || c.CheckpointInterval < 0 {
+	if c.MaxWait < 0 || c.Backoff < 0 || c.MaxBackoff < 0 || c.CheckpointInterval < 0 || c.ControlInterval < 0 {
 		errs = append(errs, errors.New("durations must not be negative (except StopGrace)"))
 	}
 	if c.MaxAttempts < 0 {
@@ -250,6 +308,8 @@ func WithRunnerLogger(l *slog.Logger) RunnerOption { return func(c *RunnerConfig
 // RunnerStatus is a snapshot of a [Runner].
 type RunnerStatus struct {
 	Projection string
+	// EventTypes are the types the projection consumes.
+	EventTypes []string
 	State      State
 	// Checkpoint is the position of the last committed batch.
 	Checkpoint es.Position
@@ -299,7 +359,7 @@ func NewRunner(store es.Store, sink Sink, p Projection, opts ...RunnerOption) (*
 	cfg.setDefaults()
 	r := &Runner{store: store, sink: sink, proj: p, cfg: cfg,
 		filter: es.Filter{EventTypes: p.EventTypes()}}
-	r.status = RunnerStatus{Projection: p.Name(), State: StateIdle}
+	r.status = RunnerStatus{Projection: p.Name(), EventTypes: p.EventTypes(), State: StateIdle}
 	return r, nil
 }
 
@@ -348,7 +408,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		}
 		var se stopError
 		if errors.As(err, &se) {
-			r.setState(StateParked)
 			return se.err
 		}
 		if err != nil {
@@ -378,18 +437,29 @@ func (r *Runner) runHeld(ctx context.Context) error {
 		work = held
 	}
 	r.setState(StateRunning)
+	r.report(ctx)
 	for attempt := 0; ; attempt++ {
 		err := r.consume(ctx, work)
 		if work.Err() != nil {
 			if ctx.Err() == nil {
 				r.cfg.Logger.Warn("cqrs: projection lease lost; stopping until it is taken again", "projection", name)
 				r.noteError(ErrLeaseLost)
+				r.setState(StateWaiting)
+			} else {
+				r.setState(StateStopped)
+				r.report(ctx)
 			}
 			return nil
 		}
 		var se stopError
 		if errors.As(err, &se) {
+			r.setState(StateParked)
+			r.report(ctx)
 			return err
+		}
+		if errors.Is(err, errRewound) {
+			attempt = 0
+			continue
 		}
 		if errors.Is(err, ErrCheckpointMoved) {
 			r.cfg.Logger.Warn("cqrs: checkpoint moved by another runner; resuming from it", "projection", name)
@@ -402,6 +472,59 @@ func (r *Runner) runHeld(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// errRewound ends consume after a request moved the checkpoint.
+var errRewound = errors.New("cqrs: checkpoint rewound by a request")
+
+// report records the status, if the sink keeps it; failures are logged.
+func (r *Runner) report(ctx context.Context) {
+	rec, ok := r.sink.(StatusRecorder)
+	if !ok {
+		return
+	}
+	c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := rec.RecordStatus(c, r.Status()); err != nil {
+		r.cfg.Logger.Warn("cqrs: record projection status", "projection", r.proj.Name(), "error", err)
+	}
+}
+
+// serveRequest carries out the oldest pending request, if the sink has a
+// queue. It returns errRewound when it moved the checkpoint.
+func (r *Runner) serveRequest(ctx context.Context) error {
+	ctl, ok := r.sink.(Controller)
+	if !ok {
+		return nil
+	}
+	name := r.proj.Name()
+	req, ok, err := ctl.NextRequest(ctx, name)
+	if err != nil || !ok {
+		return err
+	}
+	var clear func(context.Context) error
+	switch req.Action {
+	case ActionReplay:
+	case ActionReset:
+		rs, ok := r.proj.(Resetter)
+		if !ok {
+			ferr := fmt.Errorf("projection %q cannot be reset: it does not implement cqrs.Resetter (replay it instead, if it is idempotent)", name)
+			r.cfg.Logger.Warn("cqrs: request refused", "projection", name, "request", req.ID, "error", ferr)
+			return ctl.FailRequest(ctx, name, req, ferr)
+		}
+		clear = rs.Reset
+	default:
+		return ctl.FailRequest(ctx, name, req, fmt.Errorf("unknown action %q", req.Action))
+	}
+	if err := ctl.Rewind(ctx, name, req, clear); err != nil {
+		if ctx.Err() == nil {
+			_ = ctl.FailRequest(ctx, name, req, err)
+		}
+		return err
+	}
+	r.cfg.Logger.Info("cqrs: projection rewound", "projection", name, "action", string(req.Action), "to", req.From.String(), "request", req.ID)
+	r.update(func(s *RunnerStatus) { s.Checkpoint, s.CheckpointAt = req.From, time.Now() })
+	return errRewound
 }
 
 // sleep waits the backoff for the attempt'th retry; false if ctx ended.
@@ -431,6 +554,12 @@ type item struct {
 // which starts the stop grace period; work ends also when the lease is lost.
 func (r *Runner) consume(stop, work context.Context) error {
 	name := r.proj.Name()
+	if err := r.serveRequest(work); err != nil {
+		if errors.Is(err, errRewound) {
+			return err
+		}
+		return fmt.Errorf("cqrs: projection %q: serve request: %w", name, err)
+	}
 	cp, err := r.sink.Checkpoint(work, name)
 	if err != nil {
 		return fmt.Errorf("cqrs: projection %q: read checkpoint: %w", name, err)
@@ -475,6 +604,8 @@ func (r *Runner) consume(stop, work context.Context) error {
 	)
 	timer.Stop()
 	defer timer.Stop()
+	control := time.NewTicker(r.cfg.ControlInterval)
+	defer control.Stop()
 	lastCommit := time.Now()
 	flush := func() error {
 		if hasTail {
@@ -534,6 +665,19 @@ func (r *Runner) consume(stop, work context.Context) error {
 			timing = false
 			if err := flush(); err != nil {
 				return err
+			}
+		case <-control.C:
+			r.report(work)
+			if _, ok := r.sink.(Controller); ok {
+				if err := flush(); err != nil {
+					return err
+				}
+				if err := r.serveRequest(work); err != nil {
+					if errors.Is(err, errRewound) {
+						return err
+					}
+					return fmt.Errorf("cqrs: projection %q: serve request: %w", name, err)
+				}
 			}
 		}
 	}

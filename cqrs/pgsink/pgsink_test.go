@@ -472,3 +472,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// Reset implements cqrs.Resetter.
+func (m *model) Reset(ctx context.Context) error { return m.clear(ctx) }
