@@ -608,6 +608,11 @@ func (r *Runner) consume(stop, work context.Context) error {
 	defer control.Stop()
 	lastCommit := time.Now()
 	flush := func() error {
+		if err := stop.Err(); err != nil {
+			// Stopping: the grace period is for a batch in flight, not
+			// for starting another.
+			return err
+		}
 		if hasTail {
 			batch = append(batch, tail)
 			hasTail = false

@@ -128,6 +128,15 @@ func TestInspect_UnknownNamesAndMissingTables(t *testing.T) {
 	if _, err := e.sink.Request(ctx, "nope", cqrs.ActionReset, es.Position{}, "t"); !errors.Is(err, pgsink.ErrUnknownProjection) {
 		t.Fatalf("Request(nope) = %v", err)
 	}
+	// A projection that reported but never committed a batch: its lag is
+	// every event of its types.
+	if err := e.sink.RecordStatus(ctx, cqrs.RunnerStatus{Projection: "fresh", State: cqrs.StateRunning, EventTypes: []string{"test.Counted"}}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := e.sink.Inspect(ctx, "fresh")
+	if err != nil || info.LagEvents != 1 || info.Checkpoint != "0/0" || info.State != "running" {
+		t.Fatalf("Inspect(fresh) = %+v, %v", info, err)
+	}
 	empty, err := pgsink.New(pgtest.Pool(t))
 	if err != nil {
 		t.Fatal(err)

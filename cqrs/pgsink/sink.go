@@ -172,7 +172,13 @@ func (s *Sink) Apply(ctx context.Context, projection string, batch []es.Event, h
 	if err != nil {
 		return s.mapErr(what, err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	defer func() {
+		// A no-op after Commit; after a failure, bounded so that a dead
+		// connection cannot hold the runner.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tx.Rollback(rctx)
+	}()
 	w := &writer{tx: tx, events: batch}
 	hctx := context.WithValue(ctx, writerKey{}, w)
 	for i := range batch {
