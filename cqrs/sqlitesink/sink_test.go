@@ -585,3 +585,52 @@ func waitABit(ctx context.Context) error {
 		return nil
 	}
 }
+
+// Two Stores on one file (as two processes would have) apply the same
+// batches at once: each batch is applied once, the other copy is refused
+// with cqrs.ErrCheckpointMoved.
+func TestApply_TwoStoresOnOneFileApplyEachBatchOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.db")
+	a := openStore(t, path)
+	evs := seed(t, a, 400)
+	b := openStore(t, path)
+	sinks := []*sqlitesink.Sink{newSink(t, a), newSink(t, b)}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	applied := map[int]int{}
+	for _, sink := range sinks {
+		wg.Go(func() {
+			for i := 0; i < len(evs); i += 20 {
+				err := sink.Apply(context.Background(), "p", evs[i:i+20], handler("p"))
+				switch {
+				case err == nil:
+					mu.Lock()
+					applied[i]++
+					mu.Unlock()
+				case !errors.Is(err, cqrs.ErrCheckpointMoved):
+					t.Errorf("batch at %d: %v", i, err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for i := 0; i < len(evs); i += 20 {
+		if applied[i] > 1 {
+			t.Errorf("batch at %d applied %d times", i, applied[i])
+		}
+	}
+	// Each sink tries every batch in order, so a refusal means the other
+	// applied that batch: each once, none lost.
+	cp, err := sinks[1].Checkpoint(context.Background(), "p")
+	if err != nil || cp != evs[len(evs)-1].Position {
+		t.Fatalf("Checkpoint = %v, %v; want the last event's %v", cp, err, evs[len(evs)-1].Position)
+	}
+	applyAll := 0
+	for _, n := range applied {
+		applyAll += n
+	}
+	if applyAll != len(evs)/20 {
+		t.Fatalf("%d batches applied in all; want each of the %d once", applyAll, len(evs)/20)
+	}
+	wantTable(t, b, "p", fold(t, evs), "after two writers")
+}
