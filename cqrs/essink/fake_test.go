@@ -1,0 +1,279 @@
+package essink
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeES is a model of the parts of Elasticsearch the sink uses: the bulk
+// API, single-document index and get, index creation and deletion, and
+// aliases, with external versioning as the server does it (a write is kept
+// only when its version is above the stored one, deletes leave a versioned
+// tombstone). Faults are injected per request or per bulk item.
+type fakeES struct {
+	mu       sync.Mutex
+	indices  map[string]map[string]*fakeDoc // index → id → doc
+	aliases  map[string]string              // alias → index
+	requests []fakeRequest
+	down     int // when not 0, every request answers this status
+	failNext []int
+	// itemFault, when set, may answer a bulk item with a status instead of
+	// applying it; attempt counts bulk requests from 1.
+	itemFault func(attempt int, action, index, id string) int
+	bulks     int
+}
+
+type fakeDoc struct {
+	version int64
+	source  json.RawMessage
+	deleted bool
+}
+
+type fakeRequest struct {
+	Method, Path string
+	Query        string
+	Body         string
+}
+
+func newFakeES(t testing.TB) (*fakeES, *httptest.Server) {
+	f := &fakeES{indices: map[string]map[string]*fakeDoc{}, aliases: map[string]string{}}
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	return f, srv
+}
+
+func (f *fakeES) setDown(status int) { f.mu.Lock(); f.down = status; f.mu.Unlock() }
+
+// fail makes the next requests answer the given statuses, one each.
+func (f *fakeES) fail(statuses ...int) { f.mu.Lock(); f.failNext = append(f.failNext, statuses...); f.mu.Unlock() }
+
+func (f *fakeES) setItemFault(fn func(attempt int, action, index, id string) int) {
+	f.mu.Lock()
+	f.itemFault = fn
+	f.mu.Unlock()
+}
+
+func (f *fakeES) log() []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeRequest(nil), f.requests...)
+}
+
+func (f *fakeES) resetLog() { f.mu.Lock(); f.requests = nil; f.mu.Unlock() }
+
+func (f *fakeES) resolve(name string) string {
+	if ix, ok := f.aliases[name]; ok {
+		return ix
+	}
+	return name
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func esError(typ, reason string) map[string]any {
+	return map[string]any{"type": typ, "reason": reason}
+}
+
+func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)})
+	if f.down != 0 {
+		writeJSON(w, f.down, map[string]any{"error": esError("unavailable", "fake is down"), "status": f.down})
+		return
+	}
+	if len(f.failNext) > 0 {
+		st := f.failNext[0]
+		f.failNext = f.failNext[1:]
+		writeJSON(w, st, map[string]any{"error": esError("injected", "injected fault"), "status": st})
+		return
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	switch {
+	case r.Method == http.MethodPost && r.URL.Path == "/_bulk":
+		f.bulk(w, body)
+	case r.Method == http.MethodPost && r.URL.Path == "/_aliases":
+		f.updateAliases(w, body)
+	case len(parts) == 3 && parts[1] == "_doc" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
+		q := r.URL.Query()
+		v, _ := strconv.ParseInt(q.Get("version"), 10, 64)
+		if q.Get("version_type") != "external" {
+			writeJSON(w, 400, map[string]any{"error": esError("fake", "fake only models external versions"), "status": 400})
+			return
+		}
+		st, res := f.write("index", parts[0], parts[2], v, body)
+		writeJSON(w, st, res)
+	case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodGet:
+		ix := f.resolve(parts[0])
+		docs, ok := f.indices[ix]
+		if !ok {
+			writeJSON(w, 404, map[string]any{"error": esError("index_not_found_exception", "no such index ["+ix+"]"), "status": 404})
+			return
+		}
+		d, ok := docs[parts[2]]
+		if !ok || d.deleted {
+			writeJSON(w, 404, map[string]any{"_index": ix, "_id": parts[2], "found": false})
+			return
+		}
+		writeJSON(w, 200, map[string]any{"_index": ix, "_id": parts[2], "_version": d.version, "found": true, "_source": d.source})
+	case len(parts) == 1 && r.Method == http.MethodPut:
+		if _, ok := f.indices[parts[0]]; ok {
+			writeJSON(w, 400, map[string]any{"error": esError("resource_already_exists_exception", "index ["+parts[0]+"] already exists"), "status": 400})
+			return
+		}
+		f.indices[parts[0]] = map[string]*fakeDoc{}
+		writeJSON(w, 200, map[string]any{"acknowledged": true, "index": parts[0]})
+	case len(parts) == 1 && r.Method == http.MethodDelete:
+		if _, ok := f.indices[parts[0]]; !ok {
+			writeJSON(w, 404, map[string]any{"error": esError("index_not_found_exception", "no such index ["+parts[0]+"]"), "status": 404})
+			return
+		}
+		delete(f.indices, parts[0])
+		for a, ix := range f.aliases {
+			if ix == parts[0] {
+				delete(f.aliases, a)
+			}
+		}
+		writeJSON(w, 200, map[string]any{"acknowledged": true})
+	default:
+		writeJSON(w, 400, map[string]any{"error": esError("fake", "fake does not model "+r.Method+" "+r.URL.Path), "status": 400})
+	}
+}
+
+// write applies one external-versioned write and returns the status and
+// item result Elasticsearch would.
+func (f *fakeES) write(action, index, id string, version int64, source []byte) (int, map[string]any) {
+	ix := f.resolve(index)
+	docs, ok := f.indices[ix]
+	if !ok {
+		docs = map[string]*fakeDoc{}
+		f.indices[ix] = docs
+	}
+	res := map[string]any{"_index": ix, "_id": id}
+	d, exists := docs[id]
+	if exists && version <= d.version {
+		res["status"] = 409
+		res["error"] = esError("version_conflict_engine_exception",
+			fmt.Sprintf("[%s]: version conflict, current version [%d] is higher or equal to the one provided [%d]", id, d.version, version))
+		return 409, res
+	}
+	res["_version"] = version
+	if action == "delete" {
+		docs[id] = &fakeDoc{version: version, deleted: true}
+		if !exists || d.deleted {
+			res["result"], res["status"] = "not_found", 404
+			return 404, res
+		}
+		res["result"], res["status"] = "deleted", 200
+		return 200, res
+	}
+	docs[id] = &fakeDoc{version: version, source: append(json.RawMessage(nil), source...)}
+	if !exists || d.deleted {
+		res["result"], res["status"] = "created", 201
+		return 201, res
+	}
+	res["result"], res["status"] = "updated", 200
+	return 200, res
+}
+
+func (f *fakeES) bulk(w http.ResponseWriter, body []byte) {
+	f.bulks++
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 1<<24)
+	var items []map[string]any
+	hasErrors := false
+	for sc.Scan() {
+		var line map[string]struct {
+			Index       string `json:"_index"`
+			ID          string `json:"_id"`
+			Version     int64  `json:"version"`
+			VersionType string `json:"version_type"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil || len(line) != 1 {
+			writeJSON(w, 400, map[string]any{"error": esError("illegal_argument_exception", "malformed action line"), "status": 400})
+			return
+		}
+		for action, a := range line {
+			var source []byte
+			if action == "index" {
+				if !sc.Scan() {
+					writeJSON(w, 400, map[string]any{"error": esError("illegal_argument_exception", "missing source"), "status": 400})
+					return
+				}
+				source = append([]byte(nil), sc.Bytes()...)
+			}
+			if a.VersionType != "external" {
+				writeJSON(w, 400, map[string]any{"error": esError("fake", "fake only models external versions"), "status": 400})
+				return
+			}
+			var st int
+			var res map[string]any
+			if f.itemFault != nil {
+				if fs := f.itemFault(f.bulks, action, a.Index, a.ID); fs != 0 {
+					st, res = fs, map[string]any{"_index": a.Index, "_id": a.ID, "status": fs, "error": esError("injected", "injected item fault")}
+				}
+			}
+			if st == 0 {
+				st, res = f.write(action, a.Index, a.ID, a.Version, source)
+			}
+			if st >= 300 && !(st == 404 && action == "delete") {
+				hasErrors = true
+			}
+			items = append(items, map[string]any{action: res})
+		}
+	}
+	writeJSON(w, 200, map[string]any{"took": 1, "errors": hasErrors, "items": items})
+}
+
+func (f *fakeES) updateAliases(w http.ResponseWriter, body []byte) {
+	var req struct {
+		Actions []map[string]struct {
+			Index     string `json:"index"`
+			Alias     string `json:"alias"`
+			MustExist bool   `json:"must_exist"`
+		} `json:"actions"`
+	}
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeJSON(w, 400, map[string]any{"error": esError("parse_exception", err.Error()), "status": 400})
+		return
+	}
+	next := map[string]string{}
+	for a, ix := range f.aliases {
+		next[a] = ix
+	}
+	for _, m := range req.Actions {
+		for kind, a := range m {
+			switch kind {
+			case "remove":
+				if next[a.Alias] != a.Index {
+					writeJSON(w, 404, map[string]any{"error": esError("aliases_not_found_exception", "aliases ["+a.Alias+"] missing"), "status": 404})
+					return
+				}
+				delete(next, a.Alias)
+			case "add":
+				if _, ok := f.indices[a.Index]; !ok {
+					writeJSON(w, 404, map[string]any{"error": esError("index_not_found_exception", "no such index ["+a.Index+"]"), "status": 404})
+					return
+				}
+				next[a.Alias] = a.Index
+			}
+		}
+	}
+	f.aliases = next
+	writeJSON(w, 200, map[string]any{"acknowledged": true})
+}
