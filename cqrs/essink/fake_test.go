@@ -54,7 +54,11 @@ func newFakeES(t testing.TB) (*fakeES, *httptest.Server) {
 func (f *fakeES) setDown(status int) { f.mu.Lock(); f.down = status; f.mu.Unlock() }
 
 // fail makes the next requests answer the given statuses, one each.
-func (f *fakeES) fail(statuses ...int) { f.mu.Lock(); f.failNext = append(f.failNext, statuses...); f.mu.Unlock() }
+func (f *fakeES) fail(statuses ...int) {
+	f.mu.Lock()
+	f.failNext = append(f.failNext, statuses...)
+	f.mu.Unlock()
+}
 
 func (f *fakeES) setItemFault(fn func(attempt int, action, index, id string) int) {
 	f.mu.Lock()
