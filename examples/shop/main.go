@@ -68,17 +68,17 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 		*url = os.Getenv("DATABASE_URL") // not the flag's default, which -h would print
 	}
 
-	b, err := open(ctx, *kind, *path, *url)
+	logger := slog.New(slog.DiscardHandler)
+	if *verbose {
+		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	b, err := open(ctx, *kind, *path, *url, logger)
 	if err != nil {
 		return err
 	}
 	defer b.close()
 
-	logger := slog.New(slog.DiscardHandler)
-	if *verbose {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	s, err := newShop(stdout, b.store, b.snapshots, logger)
+	s, err := newShop(stdout, b.store, b.snapshots, b.model, logger)
 	if err != nil {
 		return err
 	}
@@ -93,16 +93,20 @@ type backend struct {
 	// snapshots is where the repositories keep snapshots; nil when the
 	// store keeps none.
 	snapshots es.SnapshotStore
-	close     func() error
+	// model is the Summary read model: a table beside the log, kept by a
+	// projection runner, or for the in-memory store a fold of the log.
+	model readModel
+	close func() error
 }
 
 // open opens the event store of the given kind. Snapshots are kept in the
 // store when it offers them: when it is also an es.SnapshotStore.
-func open(ctx context.Context, kind, path, url string) (backend, error) {
+func open(ctx context.Context, kind, path, url string, logger *slog.Logger) (backend, error) {
 	b := backend{name: kind}
 	switch kind {
 	case "memory":
 		b.store, b.close = memstore.New(), func() error { return nil }
+		b.model = foldModel{b.store}
 	case "sqlite":
 		st, err := sqlitestore.Open(ctx, path)
 		if err != nil {
@@ -110,6 +114,10 @@ func open(ctx context.Context, kind, path, url string) (backend, error) {
 		}
 		b.name += " (" + path + ")"
 		b.store, b.close = st, st.Close
+		if b.model, err = sqliteModel(ctx, st, logger); err != nil {
+			st.Close()
+			return b, err
+		}
 	case "postgres":
 		if url == "" {
 			return b, fmt.Errorf("%w: -store postgres needs -database-url or DATABASE_URL", errUsage)
@@ -119,6 +127,10 @@ func open(ctx context.Context, kind, path, url string) (backend, error) {
 			return b, err
 		}
 		b.store, b.close = st, st.Close
+		if b.model, err = postgresModel(ctx, st, logger); err != nil {
+			st.Close()
+			return b, err
+		}
 	default:
 		return b, fmt.Errorf("%w: -store %q: want sqlite, memory or postgres", errUsage, kind)
 	}

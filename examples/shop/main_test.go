@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/esgen-dev/esgen/es/sqlitestore"
+	reportv1 "github.com/esgen-dev/esgen/examples/shop/gen/shop/report/v1"
 	"github.com/esgen-dev/esgen/internal/pgtest"
 )
 
@@ -84,6 +88,19 @@ func TestRun_SQLiteContinuesOnTheSameFile(t *testing.T) {
 		"stock: mug 6 on hand, 0 reserved (Item-mug v9",
 		"stock: tea 18 on hand, 0 reserved (Item-tea v9",
 	)
+	// The summary is a table in the same file, kept by the projection
+	// runner with its checkpoint.
+	st, err := sqlitestore.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	var orders, charged, checkpoints int64
+	row := st.ReadDB().QueryRow(`SELECT orders, charged_cents,
+		(SELECT count(*) FROM projection_checkpoints WHERE projection = ?) FROM summary WHERE id = 1`, reportv1.SummaryProjectionName)
+	if err := row.Scan(&orders, &charged, &checkpoints); err != nil || orders != 6 || charged != 9298 || checkpoints != 1 {
+		t.Fatalf("summary table: %d orders, %d cents charged, %d checkpoints (err %v); want 6, 9298 and 1", orders, charged, checkpoints, err)
+	}
 }
 
 func TestRun_PostgresContinuesInTheSameDatabase(t *testing.T) {
@@ -108,6 +125,24 @@ func TestRun_PostgresContinuesInTheSameDatabase(t *testing.T) {
 		"summary: 6 orders (2 shipped, 4 cancelled, 0 open); charged €92.98, refunded €25.00",
 		"stock: mug 6 on hand, 0 reserved (Item-mug v9, snapshot at v5)",
 	)
+	pool := pgtestPool(t, url)
+	var orders, refunded, checkpoints int64
+	err := pool.QueryRow(context.Background(), `SELECT orders, refunded_cents,
+		(SELECT count(*) FROM esgen.projection_checkpoints WHERE projection = $1) FROM shop.summary WHERE id = 1`,
+		reportv1.SummaryProjectionName).Scan(&orders, &refunded, &checkpoints)
+	if err != nil || orders != 6 || refunded != 2500 || checkpoints != 1 {
+		t.Fatalf("summary table: %d orders, %d cents refunded, %d checkpoints (err %v); want 6, 2500 and 1", orders, refunded, checkpoints, err)
+	}
+}
+
+func pgtestPool(t *testing.T, url string) *pgxpool.Pool {
+	t.Helper()
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
 }
 
 func TestRun_UsageErrors(t *testing.T) {

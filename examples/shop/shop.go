@@ -45,6 +45,7 @@ type shop struct {
 	out       io.Writer
 	store     es.Store
 	snapshots es.SnapshotStore
+	model     readModel
 	bus       *cqrs.Bus
 	items     *es.Repository[*inventoryv1.Item, inventoryv1.ItemCommand, inventoryv1.ItemEvent]
 	itemAgg   inventoryv1.ItemAggregate
@@ -52,7 +53,7 @@ type shop struct {
 
 // newShop builds a repository per aggregate on store, snapshotting in
 // snapshots unless it is nil, and registers them on a bus.
-func newShop(out io.Writer, store es.Store, snapshots es.SnapshotStore, logger *slog.Logger) (*shop, error) {
+func newShop(out io.Writer, store es.Store, snapshots es.SnapshotStore, model readModel, logger *slog.Logger) (*shop, error) {
 	var opts []es.RepositoryOption
 	if snapshots != nil {
 		opts = append(opts, es.WithSnapshots(snapshots))
@@ -77,14 +78,14 @@ func newShop(out io.Writer, store es.Store, snapshots es.SnapshotStore, logger *
 	if err := errors.Join(cqrs.Register(bus, orders), cqrs.Register(bus, items), cqrs.Register(bus, payments)); err != nil {
 		return nil, err
 	}
-	return &shop{out: out, store: store, snapshots: snapshots, bus: bus, items: items, itemAgg: itemAgg}, nil
+	return &shop{out: out, store: store, snapshots: snapshots, model: model, bus: bus, items: items, itemAgg: itemAgg}, nil
 }
 
 // session runs the script: stock the catalog, then three orders, one
 // shipped, one too large for the stock, one cancelled after payment.
 // It continues from what the store holds, so it can run again and again.
 func (s *shop) session(ctx context.Context) error {
-	before, err := readSummary(ctx, s.store)
+	before, err := s.model.summary(ctx)
 	if err != nil {
 		return err
 	}
@@ -329,10 +330,10 @@ func (s *shop) send(ctx context.Context, label string, cmd proto.Message) (res c
 	return res, true, nil
 }
 
-// summary prints what the log holds: the orders and money, read with the
-// Summary projection, and the stock of each item, loaded from its stream.
+// summary prints what the log holds: the orders and money, from the Summary
+// read model, and the stock of each item, loaded from its stream.
 func (s *shop) summary(ctx context.Context) error {
-	sum, err := readSummary(ctx, s.store)
+	sum, err := s.model.summary(ctx)
 	if err != nil {
 		return err
 	}

@@ -64,11 +64,11 @@ func (SummaryProjection) Name() string { return SummaryProjectionName }
 // for a subscription filter.
 func (SummaryProjection) EventTypes() []string {
 	return []string{
-		"shop.order.v1.OrderPlaced",
-		"shop.order.v1.OrderShipped",
-		"shop.order.v1.OrderCancelled",
-		"shop.payment.v1.PaymentCharged",
-		"shop.payment.v1.PaymentRefunded",
+		v1.OrderPlacedEventType,
+		v1.OrderShippedEventType,
+		v1.OrderCancelledEventType,
+		v11.PaymentChargedEventType,
+		v11.PaymentRefundedEventType,
 	}
 }
 
@@ -77,31 +77,31 @@ func (SummaryProjection) EventTypes() []string {
 // unfiltered log.
 func (p SummaryProjection) Handle(ctx context.Context, rec es.Event) error {
 	switch rec.Type {
-	case "shop.order.v1.OrderPlaced":
+	case v1.OrderPlacedEventType:
 		event := new(v1.OrderPlaced)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectOrderPlaced(ctx, event, rec)
-	case "shop.order.v1.OrderShipped":
+	case v1.OrderShippedEventType:
 		event := new(v1.OrderShipped)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectOrderShipped(ctx, event, rec)
-	case "shop.order.v1.OrderCancelled":
+	case v1.OrderCancelledEventType:
 		event := new(v1.OrderCancelled)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectOrderCancelled(ctx, event, rec)
-	case "shop.payment.v1.PaymentCharged":
+	case v11.PaymentChargedEventType:
 		event := new(v11.PaymentCharged)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectPaymentCharged(ctx, event, rec)
-	case "shop.payment.v1.PaymentRefunded":
+	case v11.PaymentRefundedEventType:
 		event := new(v11.PaymentRefunded)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
