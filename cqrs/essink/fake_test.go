@@ -44,8 +44,12 @@ type fakeRequest struct {
 	Body         string
 }
 
+func newFake() *fakeES {
+	return &fakeES{indices: map[string]map[string]*fakeDoc{}, aliases: map[string]string{}}
+}
+
 func newFakeES(t testing.TB) (*fakeES, *httptest.Server) {
-	f := &fakeES{indices: map[string]map[string]*fakeDoc{}, aliases: map[string]string{}}
+	f := newFake()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
