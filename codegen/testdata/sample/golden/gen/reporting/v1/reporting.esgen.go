@@ -63,11 +63,11 @@ func (AccountSummaryProjection) Name() string { return AccountSummaryProjectionN
 // for a subscription filter.
 func (AccountSummaryProjection) EventTypes() []string {
 	return []string{
-		"bank.v1.AccountOpened",
-		"bank.v1.MoneyDeposited",
-		"bank.v1.MoneyWithdrawn",
-		"bank.v1.CardIssued",
-		"bank.v1.CardBlocked",
+		v1.AccountOpenedEventType,
+		v1.MoneyDepositedEventType,
+		v1.MoneyWithdrawnEventType,
+		v1.CardIssuedEventType,
+		v1.CardBlockedEventType,
 	}
 }
 
@@ -76,31 +76,31 @@ func (AccountSummaryProjection) EventTypes() []string {
 // read an unfiltered log.
 func (p AccountSummaryProjection) Handle(ctx context.Context, rec es.Event) error {
 	switch rec.Type {
-	case "bank.v1.AccountOpened":
+	case v1.AccountOpenedEventType:
 		event := new(v1.AccountOpened)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectAccountOpened(ctx, event, rec)
-	case "bank.v1.MoneyDeposited":
+	case v1.MoneyDepositedEventType:
 		event := new(v1.MoneyDeposited)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectMoneyDeposited(ctx, event, rec)
-	case "bank.v1.MoneyWithdrawn":
+	case v1.MoneyWithdrawnEventType:
 		event := new(v1.MoneyWithdrawn)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectMoneyWithdrawn(ctx, event, rec)
-	case "bank.v1.CardIssued":
+	case v1.CardIssuedEventType:
 		event := new(v1.CardIssued)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
 		}
 		return p.projector.ProjectCardIssued(ctx, event, rec)
-	case "bank.v1.CardBlocked":
+	case v1.CardBlockedEventType:
 		event := new(v1.CardBlocked)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
@@ -149,8 +149,8 @@ func (WelcomeProcessManager) Name() string { return WelcomeProcessName }
 // a subscription filter.
 func (WelcomeProcessManager) EventTypes() []string {
 	return []string{
-		"bank.v1.AccountOpened",
-		"bank.v1.CardIssued",
+		v1.AccountOpenedEventType,
+		v1.CardIssuedEventType,
 	}
 }
 
@@ -162,7 +162,7 @@ func (WelcomeProcessManager) NewState() *Welcome { return new(Welcome) }
 // event types the process manager does not handle; an empty ID is an error.
 func (WelcomeProcessManager) Correlate(rec es.Event) (event proto.Message, id string, ok bool, err error) {
 	switch rec.Type {
-	case "bank.v1.AccountOpened":
+	case v1.AccountOpenedEventType:
 		event := new(v1.AccountOpened)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return nil, "", true, fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
@@ -171,7 +171,7 @@ func (WelcomeProcessManager) Correlate(rec es.Event) (event proto.Message, id st
 			return event, id, true, nil
 		}
 		return nil, "", true, fmt.Errorf("event %d of stream %q (%s) has an empty account_id, so it belongs to no Welcome process", rec.Version, rec.StreamID, rec.Type)
-	case "bank.v1.CardIssued":
+	case v1.CardIssuedEventType:
 		event := new(v1.CardIssued)
 		if err := proto.Unmarshal(rec.Data, event); err != nil {
 			return nil, "", true, fmt.Errorf("decode event %d of stream %q as %s: %w", rec.Version, rec.StreamID, rec.Type, err)
