@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+
+	"github.com/esgen-dev/esgen/es"
 )
 
 // ErrNoBatch is returned by [Index] and [Delete] when the context does not
@@ -26,6 +28,7 @@ type op struct {
 	id      string
 	version int64
 	source  json.RawMessage // nil for deletes
+	event   es.Event        // that staged it, to blame in errors
 }
 
 type docKey struct{ index, id string }
@@ -33,7 +36,8 @@ type docKey struct{ index, id string }
 // opBatch collects the operations of one Apply. Handlers run one at a time, in
 // order, so it needs no lock.
 type opBatch struct {
-	version int64 // of the event being handled
+	event   es.Event // being handled
+	version int64    // of that event
 	ops     []op
 	byDoc   map[docKey]int // index into ops of the latest op per document
 }
@@ -94,7 +98,7 @@ func Index(ctx context.Context, index, id string, doc any) error {
 	if err := json.Compact(&compact, src); err != nil {
 		return fmt.Errorf("index document %q in %q: %w", id, index, err)
 	}
-	b.stage(op{action: actionIndex, index: index, id: id, version: b.version, source: compact.Bytes()})
+	b.stage(op{action: actionIndex, index: index, id: id, version: b.version, source: compact.Bytes(), event: b.event})
 	return nil
 }
 
@@ -109,6 +113,6 @@ func Delete(ctx context.Context, index, id string) error {
 	if index == "" || id == "" {
 		return fmt.Errorf("delete document %q in %q: index and id are required", id, index)
 	}
-	b.stage(op{action: actionDelete, index: index, id: id, version: b.version})
+	b.stage(op{action: actionDelete, index: index, id: id, version: b.version, event: b.event})
 	return nil
 }

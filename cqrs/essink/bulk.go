@@ -9,6 +9,9 @@ import (
 	"net/http"
 
 	"github.com/elastic/go-elasticsearch/v8/esapi"
+
+	"github.com/esgen-dev/esgen/cqrs"
+	"github.com/esgen-dev/esgen/es"
 )
 
 // ItemError is a bulk item that Elasticsearch rejected for good: not a
@@ -90,6 +93,7 @@ func (s *Sink) bulk(ctx context.Context, ops []op) ([]failedOp, error) {
 	}
 	var failed []failedOp
 	var rejected []error
+	var blame *es.Event
 	for i, m := range br.Items {
 		o := ops[i]
 		it, ok := m[string(o.action)]
@@ -112,10 +116,14 @@ func (s *Sink) bulk(ctx context.Context, ops []op) ([]failedOp, error) {
 				e.Type, e.Reason = cause.Type, cause.Reason
 			}
 			rejected = append(rejected, e)
+			// Blame the earliest event in the batch whose write was refused.
+			if blame == nil || o.event.Position.Before(blame.Position) {
+				blame = &ops[i].event
+			}
 		}
 	}
 	if len(rejected) > 0 {
-		return nil, errors.Join(rejected...)
+		return nil, &cqrs.EventError{Event: *blame, Err: errors.Join(rejected...)}
 	}
 	return failed, nil
 }

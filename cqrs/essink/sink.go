@@ -180,8 +180,9 @@ func (s *Sink) BreakerState() string { return s.breaker.State().String() }
 // counts as already applied, so re-applying a batch is harmless. On error
 // some writes may have been kept; the checkpoint was not moved. The error
 // matches [ErrUnavailable] when the breaker is open, [ErrVersionRange] when an
-// event's version does not fit, and wraps an [*ItemError] when Elasticsearch
-// rejected a document for good (a mapping error, say).
+// event's version does not fit, and wraps a [*cqrs.EventError] naming the
+// event whose write Elasticsearch rejected for good (a mapping error, say),
+// itself wrapping the [*ItemError]s, so a runner can park that event.
 func (s *Sink) Apply(ctx context.Context, projection string, batch []es.Event, handle func(ctx context.Context, rec es.Event) error) error {
 	if len(batch) == 0 {
 		return nil
@@ -198,7 +199,7 @@ func (s *Sink) Apply(ctx context.Context, projection string, batch []es.Event, h
 		if err != nil {
 			return fmt.Errorf("essink: projection %q: version of event %s at %s: %w", projection, rec.ID, rec.Position, err)
 		}
-		b.version = v
+		b.event, b.version = rec, v
 		if err := handle(hctx, rec); err != nil {
 			return fmt.Errorf("essink: projection %q: handle %s event %s at %s: %w", projection, rec.Type, rec.ID, rec.Position, err)
 		}

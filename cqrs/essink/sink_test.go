@@ -13,6 +13,7 @@ import (
 
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 
+	"github.com/esgen-dev/esgen/cqrs"
 	"github.com/esgen-dev/esgen/es"
 )
 
@@ -300,6 +301,11 @@ func TestApply_CheckpointOnlyAfterAcknowledgedBulk(t *testing.T) {
 		var ie *ItemError
 		if !errors.As(err, &ie) || ie.ID != "order-2" || ie.Status != 400 {
 			t.Fatalf("Apply: %v, want an *ItemError for order-2", err)
+		}
+		// The runner parks the event to blame.
+		var ee *cqrs.EventError
+		if !errors.As(err, &ee) || ee.Event.StreamID != "order-2" || ee.Event.Position != orderLog()[1].Position {
+			t.Fatalf("Apply: %v, want a *cqrs.EventError for order-2's event", err)
 		}
 		assertNoCheckpointWrite(t, tg)
 	})
