@@ -634,3 +634,44 @@ func TestApply_TwoStoresOnOneFileApplyEachBatchOnce(t *testing.T) {
 	}
 	wantTable(t, b, "p", fold(t, evs), "after two writers")
 }
+
+// Parked outside a batch (the Runner stops at the event): the record is
+// written on its own; parking the same event again adds the attempts.
+func TestPark_OutsideABatchAddsAttempts(t *testing.T) {
+	ctx := t.Context()
+	s := openStore(t, filepath.Join(t.TempDir(), "app.db"))
+	sink := newSink(t, s)
+	evs := seed(t, s, 25)
+	p := cqrs.OnParkParams{Projection: "p", Event: evs[3], Err: errors.New("bad"), Attempts: 5}
+	for range 2 {
+		if err := sink.Park(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sink.Park(ctx, cqrs.OnParkParams{Projection: "q", Event: evs[1], Err: errors.New("worse"), Attempts: 1, Skipped: true}); err != nil {
+		t.Fatal(err)
+	}
+	parked, err := sink.ListParked(ctx, "p")
+	if err != nil || len(parked) != 1 {
+		t.Fatalf("ListParked(p) = %+v, %v; want one event", parked, err)
+	}
+	got := parked[0]
+	if got.EventID != evs[3].ID || got.StreamID != evs[3].StreamID || got.Version != evs[3].Version || got.Type != evs[3].Type ||
+		got.Position != evs[3].Position || got.Error != "bad" || got.Attempts != 10 || got.Skipped || got.ParkedAt.IsZero() {
+		t.Fatalf("parked = %+v; want event %v with 10 attempts, not skipped", got, evs[3].Position)
+	}
+	if all, err := sink.ListParked(ctx, ""); err != nil || len(all) != 2 || all[0].Projection != "q" {
+		t.Fatalf("ListParked(\"\") = %+v, %v; want both projections' events, oldest first", all, err)
+	}
+	if cp, _ := sink.Checkpoint(ctx, "p"); cp != (es.Position{}) {
+		t.Fatalf("parking outside a batch moved the checkpoint to %v", cp)
+	}
+	cancelled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := sink.Checkpoint(cancelled, "p"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Checkpoint with a cancelled context = %v; want context.Canceled", err)
+	}
+	if err := sink.Apply(cancelled, "p", evs, handler("p")); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Apply with a cancelled context = %v; want context.Canceled", err)
+	}
+}
