@@ -33,7 +33,7 @@ func fastOpts(tg target) []Option {
 		WithBackoff(time.Millisecond, 5*time.Millisecond),
 		WithBreaker(5, 50*time.Millisecond),
 		WithCheckpointIndex(tg.index("checkpoints")),
-		WithLogger(slog.New(slog.DiscardHandler)),
+		WithLogger(discard()),
 	}
 }
 
@@ -153,3 +153,5 @@ func getDoc(t testing.TB, c *elasticsearch.Client, index, id string) storedDoc {
 	}
 	return storedDoc(r)
 }
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
