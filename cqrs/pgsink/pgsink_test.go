@@ -115,7 +115,7 @@ CREATE TABLE %[1]s_latest (stream_id text PRIMARY KEY, version bigint NOT NULL, 
 func (m *model) Name() string         { return m.name }
 func (m *model) EventTypes() []string { return []string{"test.Counted"} }
 func (m *model) Handle(ctx context.Context, rec es.Event) error {
-	err := pgsink.Exec(ctx, `INSERT INTO `+m.name+`_counts AS c VALUES ($1, 1, $2)
+	err := pgsink.Exec(ctx, `INSERT INTO `+pgsink.Name(ctx, m.name+"_counts")+` AS c VALUES ($1, 1, $2)
 ON CONFLICT (stream_id) DO UPDATE SET n = c.n + 1, last_version = EXCLUDED.last_version`, rec.StreamID, rec.Version)
 	if err != nil {
 		return err
@@ -135,7 +135,7 @@ ON CONFLICT (stream_id) DO UPDATE SET n = c.n + 1, last_version = EXCLUDED.last_
 }
 
 func (m *model) clear(ctx context.Context) error {
-	_, err := pgsink.Tx(ctx).Exec(ctx, `TRUNCATE `+m.name+`_counts, `+m.name+`_latest`)
+	_, err := pgsink.Tx(ctx).Exec(ctx, `TRUNCATE `+pgsink.Name(ctx, m.name+"_counts")+`, `+pgsink.Name(ctx, m.name+"_latest"))
 	return err
 }
 

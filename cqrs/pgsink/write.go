@@ -112,13 +112,16 @@ func Exec(ctx context.Context, sql string, args ...any) error {
 
 // Table describes a read-model table for the common write shapes: upsert a
 // row by its key, delete a row by its key. Build it once with [NewTable]; it
-// is safe for concurrent use.
+// is safe for concurrent use. During a [Sink.Rebuild] its writes go to the
+// copy being built (see [Name]).
 type Table struct {
 	name      string
 	key, cols []string
-	upsert    string
-	delete    string
+	live      tableSQL
+	next      tableSQL
 }
+
+type tableSQL struct{ upsert, delete string }
 
 // NewTable describes table name (optionally schema-qualified, "app.orders")
 // keyed by key (its primary key or a unique constraint's columns) with the
@@ -127,6 +130,11 @@ func NewTable(name string, key []string, cols ...string) *Table {
 	if len(key) == 0 {
 		panic("pgsink: NewTable " + name + ": no key columns")
 	}
+	return &Table{name: name, key: key, cols: cols,
+		live: buildTableSQL(name, key, cols), next: buildTableSQL(name+nextSuffix, key, cols)}
+}
+
+func buildTableSQL(name string, key, cols []string) tableSQL {
 	q := pgx.Identifier(strings.Split(name, ".")).Sanitize()
 	ident := func(cs []string) []string {
 		out := make([]string, len(cs))
@@ -156,8 +164,14 @@ func NewTable(name string, key []string, cols ...string) *Table {
 	for i, col := range k {
 		where[i] = col + " = $" + strconv.Itoa(i+1)
 	}
-	return &Table{name: name, key: key, cols: cols, upsert: up,
-		delete: "DELETE FROM " + q + " WHERE " + strings.Join(where, " AND ")}
+	return tableSQL{upsert: up, delete: "DELETE FROM " + q + " WHERE " + strings.Join(where, " AND ")}
+}
+
+func (t *Table) sql(ctx context.Context) tableSQL {
+	if rebuilding(ctx) {
+		return t.next
+	}
+	return t.live
 }
 
 // Upsert queues an insert of the row with values (the key columns' then the
@@ -167,7 +181,7 @@ func (t *Table) Upsert(ctx context.Context, values ...any) error {
 	if len(values) != len(t.key)+len(t.cols) {
 		return fmt.Errorf("pgsink: upsert into %s: %d values for %d columns", t.name, len(values), len(t.key)+len(t.cols))
 	}
-	return Exec(ctx, t.upsert, values...)
+	return Exec(ctx, t.sql(ctx).upsert, values...)
 }
 
 // Delete queues a delete of the row with key values keys.
@@ -175,5 +189,5 @@ func (t *Table) Delete(ctx context.Context, keys ...any) error {
 	if len(keys) != len(t.key) {
 		return fmt.Errorf("pgsink: delete from %s: %d values for %d key columns", t.name, len(keys), len(t.key))
 	}
-	return Exec(ctx, t.delete, keys...)
+	return Exec(ctx, t.sql(ctx).delete, keys...)
 }
