@@ -6,6 +6,7 @@ package sample_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -149,7 +150,75 @@ type recorder struct{ msgs []string }
 
 func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(format string, args ...any) {
-	r.msgs = append(r.msgs, format)
+	r.msgs = append(r.msgs, fmt.Sprintf(format, args...))
+}
+
+// checkLines checks that msg has one line per prefix, each starting with it,
+// and that every message in it sits on one line, braces closed.
+func checkLines(t *testing.T, msg string, prefixes ...string) {
+	t.Helper()
+	lines := strings.Split(msg, "\n")
+	if len(lines) != len(prefixes) {
+		t.Fatalf("message has %d lines, want %d:\n%s", len(lines), len(prefixes), msg)
+	}
+	for i, line := range lines {
+		if !strings.HasPrefix(line, prefixes[i]) {
+			t.Errorf("line %d = %q, want it to start with %q", i+1, line, prefixes[i])
+		}
+		if strings.Count(line, "{") != strings.Count(line, "}") {
+			t.Errorf("line %d = %q: a message spans lines", i+1, line)
+		}
+	}
+}
+
+func TestAccountTest_ReportsDifferentEventsReadably(t *testing.T) {
+	deposited := &bankv1.MoneyDeposited{AccountId: "a1", Amount: eur(1), Labels: map[string]string{"a": "1", "b": "2"}}
+	r := &recorder{}
+	bankv1.NewAccountTest(r, account{}, account{}).Given(opened("a1")).
+		When(&bankv1.DepositMoney{AccountId: "a1", Amount: eur(1)}).
+		Then(&bankv1.MoneyDeposited{AccountId: "a1", Amount: eur(2)}, opened("a2"))
+	if len(r.msgs) != 1 {
+		t.Fatalf("Fatalf calls = %q, want one", r.msgs)
+	}
+	checkLines(t, r.msgs[0],
+		"events differ (got 1, want 2):",
+		`  1. got:  bank.v1.MoneyDeposited {account_id:`,
+		`     want: bank.v1.MoneyDeposited {account_id:`,
+		"  2. got:  (none)",
+		`     want: bank.v1.AccountOpened {account_id:`)
+	t.Logf("Then failed with:\n%s", r.msgs[0])
+
+	r = &recorder{}
+	bankv1.NewAccountTest(r, account{}, account{}).Given(opened("a1")).
+		When(&bankv1.DepositMoney{AccountId: "a1", Amount: eur(1)}).
+		Then(deposited, opened("a2"))
+	if len(r.msgs) != 1 {
+		t.Fatalf("Fatalf calls = %q, want one", r.msgs)
+	}
+	checkLines(t, r.msgs[0],
+		"events differ (got 1, want 2):",
+		`  1. same: bank.v1.MoneyDeposited {account_id:`,
+		"  2. got:  (none)",
+		`     want: bank.v1.AccountOpened {account_id:`)
+
+	r = &recorder{}
+	bankv1.NewAccountTest(r, account{}, account{}).Given(opened("a1")).
+		When(&bankv1.DepositMoney{AccountId: "a1", Amount: eur(1)}).
+		ThenError(nil)
+	if len(r.msgs) != 1 {
+		t.Fatalf("Fatalf calls = %q, want one", r.msgs)
+	}
+	checkLines(t, r.msgs[0], "want an error, got events:", `  1. bank.v1.MoneyDeposited {account_id:`)
+
+	r = &recorder{}
+	bankv1.NewAccountTest(r, account{}, account{}).Given(opened("a1")).
+		When(&bankv1.DepositMoney{AccountId: "a1", Amount: eur(1)}).
+		ThenState(&bankv1.Account{AccountId: "a1"})
+	if len(r.msgs) != 1 {
+		t.Fatalf("Fatalf calls = %q, want one", r.msgs)
+	}
+	checkLines(t, r.msgs[0], "state differs", `  got:  bank.v1.Account {account_id:`, `  want: bank.v1.Account {account_id:`)
+	t.Logf("ThenState failed with:\n%s", r.msgs[0])
 }
 
 // emitsDeprecated decides a deprecated event type.

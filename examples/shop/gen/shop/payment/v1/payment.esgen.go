@@ -366,7 +366,7 @@ func (s *PaymentTest) Then(want ...PaymentEvent) *PaymentTest {
 		same = proto.Equal(want[i], s.events[i])
 	}
 	if !same {
-		s.t.Fatalf("events differ\ngot:%s\nwant:%s", s.format(s.events), s.format(want))
+		s.t.Fatalf("events differ (got %d, want %d):%s", len(s.events), len(want), s.diff(s.events, want))
 	}
 	return s
 }
@@ -378,7 +378,7 @@ func (s *PaymentTest) ThenError(target error) *PaymentTest {
 	s.mustHaveRun("ThenError")
 	switch {
 	case s.err == nil:
-		s.t.Fatalf("want an error, got events:%s", s.format(s.events))
+		s.t.Fatalf("want an error, got events:%s", s.list(s.events))
 	case target != nil && !errors.Is(s.err, target):
 		s.t.Fatalf("want an error matching %v, got: %v", target, s.err)
 	}
@@ -394,7 +394,7 @@ func (s *PaymentTest) ThenState(want *Payment) *PaymentTest {
 		s.t.Fatalf("want a state, got error: %v", s.err)
 	}
 	if !proto.Equal(s.state, want) {
-		s.t.Fatalf("state differs\ngot:  {%s}\nwant: {%s}", prototext.Format(s.state), prototext.Format(want))
+		s.t.Fatalf("state differs\n  got:  %s\n  want: %s", s.text(s.state), s.text(want))
 	}
 	return s
 }
@@ -416,13 +416,45 @@ func (s *PaymentTest) mustHaveRun(method string) {
 	}
 }
 
-func (s *PaymentTest) format(events []PaymentEvent) string {
+// text writes m on one line, for failure messages: its full name, then its
+// fields in the protobuf text format.
+func (s *PaymentTest) text(m proto.Message) string {
+	if m == nil {
+		return "<nil>"
+	}
+	return string(m.ProtoReflect().Descriptor().FullName()) + " {" + strings.TrimSpace(prototext.MarshalOptions{}.Format(m)) + "}"
+}
+
+// list writes events one per line, numbered.
+func (s *PaymentTest) list(events []PaymentEvent) string {
 	if len(events) == 0 {
 		return " (none)"
 	}
 	var b strings.Builder
 	for i, event := range events {
-		fmt.Fprintf(&b, "\n  %d. %s {%s}", i+1, event.ProtoReflect().Descriptor().FullName(), prototext.Format(event))
+		fmt.Fprintf(&b, "\n  %d. %s", i+1, s.text(event))
+	}
+	return b.String()
+}
+
+// diff writes got and want position by position: an event both hold once,
+// else the event each holds there, got above want.
+func (s *PaymentTest) diff(got, want []PaymentEvent) string {
+	var b strings.Builder
+	for i := 0; i < len(got) || i < len(want); i++ {
+		n := fmt.Sprintf("%d.", i+1)
+		if i < len(got) && i < len(want) && proto.Equal(got[i], want[i]) {
+			fmt.Fprintf(&b, "\n  %s same: %s", n, s.text(got[i]))
+			continue
+		}
+		g, w := "(none)", "(none)"
+		if i < len(got) {
+			g = s.text(got[i])
+		}
+		if i < len(want) {
+			w = s.text(want[i])
+		}
+		fmt.Fprintf(&b, "\n  %s got:  %s\n  %*s want: %s", n, g, len(n), "", w)
 	}
 	return b.String()
 }
