@@ -781,8 +781,10 @@ func (r *Runner) tryApply(stop, work context.Context, batch []es.Event) (idx, at
 			return -1, attempt + 1, err
 		}
 		r.noteError(err)
+		// A sink that names the event (a queued write that failed) knows
+		// better than the handler call that happened to be running.
 		var ee *EventError
-		if failed < 0 && errors.As(err, &ee) {
+		if errors.As(err, &ee) {
 			for k := range batch {
 				if batch[k].Position == ee.Event.Position {
 					failed = k
