@@ -68,6 +68,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		}
 	}
 
+	ctx = detach(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return es.AppendResult{}, s.fail(ctx, op, err)
@@ -197,6 +198,7 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected es.Exp
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	ctx = detach(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(ctx, op, err)
@@ -239,6 +241,7 @@ func (s *Store) TruncateBefore(ctx context.Context, stream string, before int64)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	ctx = detach(ctx)
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return s.fail(ctx, op, err)

@@ -11,12 +11,17 @@
 // The package owns the file: it creates it, marks it as esgen's (in the
 // SQLite header's application ID), switches it to WAL mode and applies
 // numbered, append-only migrations recorded in the table esgen_migrations.
-// Other components that keep tables in the same file (snapshots,
-// checkpoints, read models) share the store's connections through
-// [Store.DB] and [Store.ReadDB] and run their own migrations with
-// [Store.Migrate]. Open refuses files it does not own: anything that is not an
-// SQLite database, and SQLite databases of other applications, are left
-// untouched.
+// The store keeps aggregate snapshots in the file too ([es.SnapshotStore],
+// [es.StreamLoader]; deleting a stream drops its snapshot). Other components
+// that keep tables in the same file (projection checkpoints and read models,
+// see cqrs/sqlitesink) share the store's connections through [Store.DB] and
+// [Store.ReadDB] and run their own migrations with [Store.Migrate]. Open
+// refuses files it does not own: anything that is not an SQLite database,
+// and SQLite databases of other applications, are left untouched.
+//
+// A cancelled context stops a call before it starts a statement; a statement
+// that has started runs to completion (milliseconds, or at most the busy
+// timeout on a locked file), because the driver cannot cancel one safely.
 //
 // # Guarantees
 //

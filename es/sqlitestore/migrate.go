@@ -102,6 +102,10 @@ func (s *Store) Migrate(ctx context.Context, component string, migrations []Migr
 		return fmt.Errorf("sqlitestore: migrate %q: %w", component, es.ErrClosed)
 	}
 	op := "migrate " + strconv.Quote(component)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("sqlitestore: %s: %w", op, err)
+	}
+	ctx = detach(ctx)
 	// The common case, a file already up to date, needs no write lock, so
 	// that opening a store does not wait for another process's writes.
 	var have int

@@ -114,6 +114,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 // the version to continue from, and found false when the stream has no row or
 // was deleted.
 func (s *Store) streamPage(ctx context.Context, page []es.Event, stream string, next int64, dir es.Direction, want int) (_ []es.Event, _ int64, found bool, err error) {
+	if err := ctx.Err(); err != nil {
+		return page, next, false, err
+	}
+	ctx = detach(ctx)
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return page, next, false, err
@@ -181,7 +185,10 @@ func startAfter(p es.Position) (int64, bool) {
 // appends those that match filter to page, and returns the position to
 // continue from and whether it read fewer rows than want (the end of the log).
 func (s *Store) allPage(ctx context.Context, page []es.Event, start int64, want int, filter *es.Filter) (_ []es.Event, next int64, end bool, err error) {
-	rows, err := s.stmts.readAll.QueryContext(ctx, start, want)
+	if err := ctx.Err(); err != nil {
+		return page, start, false, err
+	}
+	rows, err := s.stmts.readAll.QueryContext(detach(ctx), start, want)
 	if err != nil {
 		return page, start, false, err
 	}
@@ -331,8 +338,11 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	if s.isClosed() {
 		return es.Position{}, fmt.Errorf("read head: %w", es.ErrClosed)
 	}
+	if err := ctx.Err(); err != nil {
+		return es.Position{}, fmt.Errorf("read head: %w", err)
+	}
 	var n int64
-	if err := s.stmts.head.QueryRowContext(ctx).Scan(&n); err != nil {
+	if err := s.stmts.head.QueryRowContext(detach(ctx)).Scan(&n); err != nil {
 		return es.Position{}, s.fail(ctx, "read head", err)
 	}
 	return es.Position{Commit: uint64(n), Prepare: uint64(n)}, nil
@@ -348,7 +358,10 @@ func (s *Store) FindEvent(ctx context.Context, id es.ID) (es.Event, error) {
 	if s.isClosed() {
 		return es.Event{}, fmt.Errorf("%s: %w", op, es.ErrClosed)
 	}
-	rows, err := s.stmts.findEvent.QueryContext(ctx, id[:])
+	if err := ctx.Err(); err != nil {
+		return es.Event{}, fmt.Errorf("%s: %w", op, err)
+	}
+	rows, err := s.stmts.findEvent.QueryContext(detach(ctx), id[:])
 	if err != nil {
 		return es.Event{}, s.fail(ctx, op, err)
 	}
@@ -365,3 +378,13 @@ func (s *Store) FindEvent(ctx context.Context, id es.ID) (es.Event, error) {
 	}
 	return e, nil
 }
+
+// detach returns ctx without its cancellation, for running one statement or
+// transaction to completion. modernc.org/sqlite v1.34.0 can leave a
+// statement un-reset when its context is cancelled just as a row comes back,
+// and every later statement on that connection then fails with
+// "interrupted": with one writer connection, every write of the store would
+// fail until the process restarted. Callers check ctx before they start;
+// each statement takes milliseconds (at most the busy timeout when the file
+// is locked), and iterators check ctx between pages.
+func detach(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }

@@ -44,16 +44,6 @@ WHERE s.name = ? AND s.state = 0`
 	qLoadSnapshotByID = `SELECT version, fingerprint, data, recorded_at FROM es_snapshots WHERE stream = ?`
 )
 
-// noInterrupt returns ctx without its cancellation, for the statements of
-// this file. modernc.org/sqlite (v1.34.0) interrupts a statement when its
-// context is cancelled; when that lands just as a query returns its first
-// row, the driver drops the open statement without resetting it, and the
-// connection then fails every later statement with "interrupted". On the
-// store's single writer that stops all writes until the process restarts.
-// Snapshot calls are short, so they check ctx before they start and are
-// not interrupted after.
-func noInterrupt(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
-
 // scanSnapshot reads a row of qLoadSnapshot or qLoadSnapshotByID.
 func scanSnapshot(row *sql.Row, stream string) (es.Snapshot, error) {
 	snap := es.Snapshot{Stream: stream}
@@ -98,7 +88,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap es.Snapshot) error {
 	if recorded.IsZero() {
 		recorded = time.Now()
 	}
-	_, err := s.w.ExecContext(noInterrupt(ctx), qSaveSnapshot, snap.Stream, snap.Version, snap.Fingerprint, data, recorded.UnixNano())
+	_, err := s.w.ExecContext(detach(ctx), qSaveSnapshot, snap.Stream, snap.Version, snap.Fingerprint, data, recorded.UnixNano())
 	return s.fail(ctx, op, err)
 }
 
@@ -117,7 +107,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (es.Snapshot, e
 	if err := ctx.Err(); err != nil {
 		return es.Snapshot{}, fmt.Errorf("%s: %w", op, err)
 	}
-	snap, err := scanSnapshot(s.r.QueryRowContext(noInterrupt(ctx), qLoadSnapshot, stream), stream)
+	snap, err := scanSnapshot(s.r.QueryRowContext(detach(ctx), qLoadSnapshot, stream), stream)
 	if errors.Is(err, sql.ErrNoRows) {
 		return es.Snapshot{}, fmt.Errorf("%s: %w", op, es.ErrSnapshotNotFound)
 	}
@@ -133,7 +123,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, stream string) (es.Snapshot, e
 // appends, saves and deletes run meanwhile. A missing or deleted stream
 // yields an empty LoadedStream and no error. Each event is the caller's to
 // keep. ctx is checked before the read, which then runs to its end (see
-// noInterrupt).
+// detach).
 func (s *Store) LoadStream(ctx context.Context, stream string, withSnapshot bool) (es.LoadedStream, error) {
 	op := "load stream " + strconv.Quote(stream)
 	if err := es.ValidateStreamID(stream); err != nil {
@@ -145,7 +135,7 @@ func (s *Store) LoadStream(ctx context.Context, stream string, withSnapshot bool
 	if err := ctx.Err(); err != nil {
 		return es.LoadedStream{}, fmt.Errorf("%s: %w", op, err)
 	}
-	out, err := s.loadStream(noInterrupt(ctx), stream, withSnapshot)
+	out, err := s.loadStream(detach(ctx), stream, withSnapshot)
 	if err != nil {
 		return es.LoadedStream{}, s.fail(ctx, op, err)
 	}
