@@ -64,7 +64,7 @@ type RequestState struct {
 	ID         int64      `json:"id"`
 	Projection string     `json:"projection"`
 	Action     string     `json:"action"`
-	State      string     `json:"state"` // pending, done or failed
+	State      string     `json:"state"` // pending, running (a rebuild), done or failed
 	Error      string     `json:"error,omitempty"`
 	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }
@@ -161,7 +161,7 @@ WHERE (tx, position) > ($1::xid8, $2::bigint)
 		info.LagSeconds = time.Since(*oldest).Seconds()
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, action, requested_at FROM `+s.q()+`.projection_requests
-WHERE projection = $1 AND state = 'pending' ORDER BY id`, name)
+WHERE projection = $1 AND state IN ('pending', 'running') ORDER BY id`, name)
 	if err != nil {
 		return Info{}, s.mapErr(fmt.Sprintf("read requests of projection %q", name), err)
 	}
@@ -193,7 +193,7 @@ func joinQuoted(names []string) string {
 // Request asks the runner holding projection name to carry out action,
 // and returns the request's ID. by names who asked, for the record.
 func (s *Sink) Request(ctx context.Context, name string, action cqrs.RequestAction, from es.Position, by string) (int64, error) {
-	if action != cqrs.ActionReset && action != cqrs.ActionReplay {
+	if action != cqrs.ActionReset && action != cqrs.ActionReplay && action != ActionRebuild {
 		return 0, fmt.Errorf("pgsink: unknown action %q", action)
 	}
 	names, err := s.Names(ctx)

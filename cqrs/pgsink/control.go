@@ -53,7 +53,7 @@ func (s *Sink) NextRequest(ctx context.Context, projection string) (cqrs.Request
 	var action string
 	var c, p int64
 	err := s.pool.QueryRow(ctx, `SELECT id, action, from_commit, from_prepare FROM `+s.q()+`.projection_requests
-WHERE projection = $1 AND state = 'pending' ORDER BY id LIMIT 1`, projection).Scan(&r.ID, &action, &c, &p)
+WHERE projection = $1 AND state = 'pending' AND action IN ('reset', 'replay') ORDER BY id LIMIT 1`, projection).Scan(&r.ID, &action, &c, &p)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return r, false, nil
 	}

@@ -63,32 +63,13 @@ func (l *Locker) connect(ctx context.Context) (*pgx.Conn, error) {
 // Lock implements [cqrs.Locker]. It blocks until the lease is held or ctx is
 // done; errors connecting are retried.
 func (l *Locker) Lock(ctx context.Context, projection string) (context.Context, func(), error) {
-	schema := l.sink.cfg.schema
-	var conn *pgx.Conn
-	defer func() {
-		if conn != nil {
-			_ = conn.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	for {
-		if conn == nil {
-			c, err := l.connect(ctx)
-			if err != nil && ctx.Err() == nil {
-				l.sink.cfg.logger.Warn("pgsink: lease connection failed; retrying", "projection", projection, "error", err)
-			}
-			conn = c
+		held, release, ok, err := l.tryLock(ctx, projection)
+		if ok {
+			return held, release, nil
 		}
-		if conn != nil {
-			var ok bool
-			err := conn.QueryRow(ctx, tryLockSQL, schema, projection).Scan(&ok)
-			if err != nil {
-				_ = conn.Close(context.WithoutCancel(ctx))
-				conn = nil
-			} else if ok {
-				held, release := l.hold(ctx, conn, projection)
-				conn = nil // owned by hold now
-				return held, release, nil
-			}
+		if err != nil && ctx.Err() == nil {
+			l.sink.cfg.logger.Warn("pgsink: lease connection failed; retrying", "projection", projection, "error", err)
 		}
 		t := time.NewTimer(l.RetryInterval)
 		select {
@@ -98,6 +79,22 @@ func (l *Locker) Lock(ctx context.Context, projection string) (context.Context, 
 		case <-t.C:
 		}
 	}
+}
+
+// tryLock makes one attempt at the lease, on a new connection that it keeps
+// only if it got the lease.
+func (l *Locker) tryLock(ctx context.Context, projection string) (context.Context, func(), bool, error) {
+	conn, err := l.connect(ctx)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	var ok bool
+	if err := conn.QueryRow(ctx, tryLockSQL, l.sink.cfg.schema, projection).Scan(&ok); err != nil || !ok {
+		_ = conn.Close(context.WithoutCancel(ctx))
+		return nil, nil, false, err
+	}
+	held, release := l.hold(ctx, conn, projection)
+	return held, release, true, nil
 }
 
 // hold keeps conn, checking it, until release or until it fails.

@@ -247,3 +247,81 @@ ON CONFLICT (projection) DO UPDATE SET commit_pos = EXCLUDED.commit_pos, prepare
 		return err
 	})
 }
+
+// ActionRebuild asks for a blue/green [Sink.Rebuild] of a projection. It is
+// served by [Sink.ServeRebuilds], not by the projection's runner.
+const ActionRebuild cqrs.RequestAction = "rebuild"
+
+// RebuildTarget is a projection that [Sink.ServeRebuilds] may rebuild.
+type RebuildTarget struct {
+	Projection cqrs.Projection
+	Options    RebuildOptions
+}
+
+// ServeRebuilds carries out rebuild requests (`esgen projections rebuild`)
+// for targets until ctx is done, checking every interval (1s when zero).
+// Every copy of the app may run it: a rebuild is served under the lease
+// NAME__rebuild, so one copy runs it, and if that copy dies another resumes
+// it. A request is marked running while it is served, then done or failed.
+func (s *Sink) ServeRebuilds(ctx context.Context, store es.Store, targets []RebuildTarget, interval time.Duration) error {
+	if interval <= 0 {
+		interval = time.Second
+	}
+	lk := s.Locker()
+	lk.RetryInterval = interval
+	for {
+		for _, t := range targets {
+			if err := s.serveRebuild(ctx, store, lk, t); err != nil && ctx.Err() == nil {
+				s.cfg.logger.Warn("pgsink: serve rebuild", "projection", t.Projection.Name(), "error", err)
+			}
+		}
+		tm := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return nil
+		case <-tm.C:
+		}
+	}
+}
+
+func (s *Sink) serveRebuild(ctx context.Context, store es.Store, lk *Locker, t RebuildTarget) error {
+	name := t.Projection.Name()
+	const next = `SELECT id FROM %s.projection_requests WHERE projection = $1 AND action = 'rebuild'
+  AND state IN ('pending', 'running') ORDER BY id LIMIT 1`
+	var id int64
+	err := s.pool.QueryRow(ctx, fmt.Sprintf(next, s.q()), name).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return s.mapErr("read rebuild requests", err)
+	}
+	// Only try, not wait: another copy serving it is fine.
+	held, release, ok, err := lk.tryLock(ctx, name+"__rebuild")
+	if !ok {
+		return err
+	}
+	defer release()
+	// Read again under the lease: the previous holder may have finished it.
+	if err := s.pool.QueryRow(held, fmt.Sprintf(next, s.q()), name).Scan(&id); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return s.mapErr("read rebuild requests", err)
+	}
+	if _, err := s.pool.Exec(held, `UPDATE `+s.q()+`.projection_requests SET state = 'running' WHERE id = $1`, id); err != nil {
+		return s.mapErr("mark rebuild running", err)
+	}
+	s.cfg.logger.Info("pgsink: rebuilding projection", "projection", name, "request", id)
+	err = s.Rebuild(held, store, t.Projection, t.Options)
+	if held.Err() != nil {
+		return nil // stopping, or lost the lease: the request stays running, to be resumed
+	}
+	state, msg := "done", ""
+	if err != nil {
+		state, msg = "failed", err.Error()
+	}
+	_, uerr := s.pool.Exec(ctx, `UPDATE `+s.q()+`.projection_requests SET state = $2, error = $3, finished_at = now() WHERE id = $1`, id, state, msg)
+	return errors.Join(err, s.mapErr("finish rebuild request", uerr))
+}

@@ -137,3 +137,43 @@ func TestRebuild_BlueGreenWhileLiveServesAndWrites(t *testing.T) {
 	}
 	t.Logf("%d reads during the rebuild", reads.Load())
 }
+
+func TestServeRebuilds_CarriesOutARebuildRequest(t *testing.T) {
+	e := setup(t)
+	ctx := context.Background()
+	head := appendEvents(t, e, 5, 20)
+	m := newModel(t, e, "rq")
+	runToHead(t, runner(t, e, e.sink, m), head)
+	if _, err := e.pool.Exec(ctx, `DELETE FROM rq_counts WHERE stream_id = 's-001'`); err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 2)
+	// Two copies of the app serve rebuilds; one carries the request out.
+	for range 2 {
+		go func() {
+			done <- e.sink.ServeRebuilds(serveCtx, e.store, []pgsink.RebuildTarget{{
+				Projection: m,
+				Options:    pgsink.RebuildOptions{Tables: []string{"rq_counts", "rq_latest"}, Runner: []cqrs.RunnerOption{cqrs.WithRunnerLogger(quiet())}},
+			}}, 20*time.Millisecond)
+		}()
+	}
+	defer func() { stop(); <-done; <-done }()
+	id, err := e.sink.Request(ctx, "rq", pgsink.ActionRebuild, es.Position{}, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st pgsink.RequestState
+	waitFor(t, "rebuild request", func() bool {
+		st, err = e.sink.RequestStatus(ctx, id)
+		return err == nil && (st.State == "done" || st.State == "failed")
+	})
+	if st.State != "done" {
+		t.Fatalf("rebuild request: %+v", st)
+	}
+	clean := newModel(t, e, "rqclean")
+	runToHead(t, runner(t, e, e.sink, clean), head)
+	if got, want := m.rows(t, e), clean.rows(t, e); !equal(got, want) {
+		t.Fatalf("rebuilt model differs from a clean run:\n got %v\nwant %v", first(got), first(want))
+	}
+}
