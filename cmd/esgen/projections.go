@@ -58,6 +58,7 @@ projection is back at the head of the log.`,
 		newProjectionsStatusCmd(f),
 		newProjectionsRequestCmd(f, cqrs.ActionReset),
 		newProjectionsRequestCmd(f, cqrs.ActionReplay),
+		newProjectionsRequestCmd(f, pgsink.ActionRebuild),
 	)
 	return cmd
 }
@@ -220,8 +221,9 @@ func newProjectionsRequestCmd(f *projectionsFlags, action cqrs.RequestAction) *c
 		from    string
 	)
 	short := map[cqrs.RequestAction]string{
-		cqrs.ActionReset:  "Empty a projection's read model and rebuild it from the start of the log",
-		cqrs.ActionReplay: "Apply the log again from a position (default: the start) without emptying the read model",
+		cqrs.ActionReset:     "Empty a projection's read model and rebuild it from the start of the log",
+		cqrs.ActionReplay:    "Apply the log again from a position (default: the start) without emptying the read model",
+		pgsink.ActionRebuild: "Rebuild a projection's read model blue/green beside the live one, then swap",
 	}[action]
 	cmd := &cobra.Command{
 		Use:   string(action) + " NAME",
@@ -234,6 +236,9 @@ projection carries it out between two batches.` + map[cqrs.RequestAction]string{
 cqrs.Resetter (Reset empties its tables), or the request fails.`,
 			cqrs.ActionReplay: ` Only for projections whose handlers are
 idempotent: the events after --from are applied a second time.`,
+			pgsink.ActionRebuild: ` The app must serve rebuilds
+(pgsink.Sink.ServeRebuilds); the live read model keeps serving until the
+rebuilt one replaces it in one transaction.`,
 		}[action],
 		Example: "  esgen projections " + string(action) + " order-summary --wait",
 		Args:    exactArgs(1, "one projection name"),
@@ -273,7 +278,7 @@ idempotent: the events after --from are applied a second time.`,
 				fmt.Fprintf(cmd.OutOrStdout(), "requested %s of projection %q (request %d); the app's runner carries it out while it runs\n", action, args[0], id)
 				return nil
 			}
-			st, err := waitForRequest(ctx, sink, id)
+			st, err := waitForRequest(ctx, sink, id, cmd.ErrOrStderr())
 			if err != nil {
 				return err
 			}
@@ -316,15 +321,33 @@ func requester() string {
 // pollEvery is how often --wait looks at the database.
 var pollEvery = 500 * time.Millisecond
 
-func waitForRequest(ctx context.Context, sink *pgsink.Sink, id int64) (pgsink.RequestState, error) {
+// waitForRequest waits until request id is done or failed; while a rebuild
+// runs it shows the progress of the copy being built (NAME__next) on w.
+func waitForRequest(ctx context.Context, sink *pgsink.Sink, id int64, w io.Writer) (pgsink.RequestState, error) {
+	var bar *progress
+	var total int64 = -1
+	defer func() {
+		if bar != nil {
+			bar.done()
+		}
+	}()
 	for {
 		st, err := sink.RequestStatus(ctx, id)
-		if err != nil || st.State != "pending" {
+		if err != nil || (st.State != "pending" && st.State != "running") {
 			return st, err
+		}
+		if st.State == "running" {
+			if info, err := sink.Inspect(ctx, st.Projection+"__next"); err == nil {
+				if bar == nil {
+					bar = newProgress(w)
+				}
+				total = max(total, info.LagEvents)
+				bar.show(total-info.LagEvents, total)
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return st, fmt.Errorf("request %d is still pending (is the app running its projections?): %w", id, ctx.Err())
+			return st, fmt.Errorf("request %d is still %s (is the app running its projections?): %w", id, st.State, ctx.Err())
 		case <-time.After(pollEvery):
 		}
 	}

@@ -59,7 +59,8 @@ type countProjection struct{}
 func (countProjection) Name() string         { return "counts" }
 func (countProjection) EventTypes() []string { return []string{"test.Counted"} }
 func (countProjection) Handle(ctx context.Context, rec es.Event) error {
-	return pgsink.Exec(ctx, `INSERT INTO cli_counts AS c VALUES ($1, 1) ON CONFLICT (stream_id) DO UPDATE SET n = c.n + 1`, rec.StreamID)
+	return pgsink.Exec(ctx, `INSERT INTO `+pgsink.Name(ctx, "cli_counts")+` AS c VALUES ($1, 1)
+ON CONFLICT (stream_id) DO UPDATE SET n = c.n + 1`, rec.StreamID)
 }
 func (countProjection) Reset(ctx context.Context) error {
 	_, err := pgsink.Tx(ctx).Exec(ctx, `TRUNCATE cli_counts`)
@@ -162,6 +163,29 @@ func TestProjections_AgainstARunningApp(t *testing.T) {
 	var n int64
 	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM cli_counts`).Scan(&n); err != nil || n != 500 {
 		t.Fatalf("after reset the model counts %d events (%v), want 500", n, err)
+	}
+
+	// rebuild --wait: served by the app's ServeRebuilds, blue/green.
+	if _, err := pool.Exec(ctx, `UPDATE cli_counts SET n = 0`); err != nil {
+		t.Fatal(err)
+	}
+	serveCtx, stopServe := context.WithCancel(ctx)
+	served := make(chan error, 1)
+	go func() {
+		served <- sink.ServeRebuilds(serveCtx, store, []pgsink.RebuildTarget{{
+			Projection: countProjection{},
+			Options: pgsink.RebuildOptions{Tables: []string{"cli_counts"},
+				Runner: []cqrs.RunnerOption{cqrs.WithRunnerLogger(slog.New(slog.DiscardHandler))}},
+		}}, 20*time.Millisecond)
+	}()
+	code, out, errOut = runProjections(t, "rebuild", "counts", "--wait", "--timeout", "30s")
+	stopServe()
+	<-served
+	if code != 0 || !strings.Contains(out, `rebuild of projection "counts" done`) {
+		t.Fatalf("rebuild --wait: exit %d: %s%s", code, out, errOut)
+	}
+	if err := pool.QueryRow(ctx, `SELECT sum(n) FROM cli_counts`).Scan(&n); err != nil || n != 500 {
+		t.Fatalf("after rebuild the model counts %d events (%v), want 500", n, err)
 	}
 
 	// replay without waiting: a request is left for the runner.
