@@ -24,7 +24,7 @@ func TestCancelledCallsNeverBreakTheConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	tries := 3000
+	tries := 1500
 	if testing.Short() {
 		tries = 500
 	}
