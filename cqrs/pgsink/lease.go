@@ -112,7 +112,9 @@ func (l *Locker) hold(ctx context.Context, conn *pgx.Conn, projection string) (c
 				return
 			case <-t.C:
 			}
-			pctx, pcancel := context.WithTimeout(held, l.CheckInterval)
+			// A slow answer is not a lost lease: only a failed or very
+			// late one is.
+			pctx, pcancel := context.WithTimeout(held, max(l.CheckInterval, 2*time.Second))
 			err := conn.Ping(pctx)
 			pcancel()
 			if err != nil && held.Err() == nil {

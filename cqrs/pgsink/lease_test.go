@@ -92,3 +92,53 @@ WHERE application_name = 'esgen projection lease' AND datname = current_database
 		}
 	}
 }
+
+func TestLease_PartitionsAreLeasedSeparatelyAndShareTheWork(t *testing.T) {
+	e := setup(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	head := appendEvents(t, e, 12, 20)
+	m := newModel(t, e, "parts")
+	// Two copies of the app, each running a runner per partition.
+	var runners []*cqrs.Runner
+	done := make(chan error, 8)
+	for range 2 {
+		for _, p := range cqrs.Partitions(m, 3) {
+			l := e.sink.Locker()
+			l.RetryInterval, l.CheckInterval = 20*time.Millisecond, 20*time.Millisecond
+			r := runner(t, e, e.sink, p, cqrs.WithLocker(l))
+			runners = append(runners, r)
+			go func() { done <- r.Run(ctx) }()
+		}
+	}
+	waitFor(t, "every partition at the head", func() bool {
+		for i := range 3 {
+			cp, err := e.sink.Checkpoint(context.Background(), fmt.Sprintf("parts/%d-of-3", i))
+			if err != nil || cp != head {
+				return false
+			}
+		}
+		return true
+	})
+	running := 0
+	for _, r := range runners {
+		if r.Status().State == cqrs.StateRunning {
+			running++
+		}
+	}
+	cancel()
+	for range runners {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if running != 3 {
+		t.Fatalf("%d runners were running, want one per partition", running)
+	}
+	rows := fmt.Sprint(m.rows(t, e))
+	for i := range 12 {
+		if want := fmt.Sprintf("c s-%03d 20 20", i); !contains(rows, want) {
+			t.Fatalf("rows %v lack %q", rows, want)
+		}
+	}
+}
