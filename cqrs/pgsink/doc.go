@@ -14,15 +14,25 @@
 // without noticing, and applies a batch another runner already applied,
 // gets [cqrs.ErrCheckpointMoved] and its transaction rolls back.
 //
-// The tables (projection_checkpoints, projection_parked) live in the same
-// Postgres schema as the event store ("esgen" unless [WithSchema] says
-// otherwise) and are created by [Migrate] as the migration set "pgsink".
-// The read-model tables are the app's: create them with your own
-// migrations.
-//
 // [Sink.Locker] returns a [cqrs.Locker] on Postgres advisory locks, so that
-// only one copy of an app runs a projection at a time.
+// only one copy of an app runs a projection (or a partition of one) at a
+// time.
 //
-// pgsink owns checkpoints, parked events, leases and the write path. It does
-// not own the read model's schema or the event store.
+// For tools, the sink keeps the runners' status (projection_status, through
+// [cqrs.StatusRecorder]) and a queue of requests (projection_requests,
+// through [cqrs.Controller]): [Sink.Inspect] shows checkpoint, head, lag and
+// state; [Sink.Request] asks for a reset, replay or rebuild. [Sink.Rebuild]
+// builds a read model blue/green beside the live one and swaps the tables
+// in one transaction; [Sink.ServeRebuilds] carries out rebuild requests.
+//
+// The tables (projection_checkpoints, projection_parked, projection_status,
+// projection_requests) live in the same Postgres schema as the event store
+// ("esgen" unless [WithSchema] says otherwise) and are created by [Migrate]
+// as the migration set "pgsink". The read-model tables are the app's:
+// create them with your own migrations.
+//
+// pgsink owns checkpoints, parked events, leases, status, requests and the
+// write path. It does not own the read model's schema or the event store
+// (it reads pgstore's events table for lag and rebuild catch-up, so it must
+// share the store's schema).
 package pgsink
