@@ -2,6 +2,7 @@ package essink
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -48,8 +49,16 @@ func FuzzBulkResponse(f *testing.F) {
 	})
 }
 
-// answersBoth reports whether body mentions both an index and a delete
-// answer, the least a response that Apply accepts must contain.
+// answersBoth reports whether body is a JSON bulk response with an index
+// answer then a delete answer, the least a response Apply accepts must be.
 func answersBoth(body []byte) bool {
-	return bytes.Contains(body, []byte(`"index"`)) && bytes.Contains(body, []byte(`"delete"`))
+	var r struct {
+		Items []map[string]json.RawMessage `json:"items"`
+	}
+	if json.NewDecoder(bytes.NewReader(body)).Decode(&r) != nil || len(r.Items) != 2 {
+		return false
+	}
+	_, i := r.Items[0]["index"]
+	_, d := r.Items[1]["delete"]
+	return i && d
 }
