@@ -482,3 +482,36 @@ func TestNew_ValidatesEveryOption(t *testing.T) {
 		t.Fatalf("New with defaults: %v", err)
 	}
 }
+
+func TestApply_CancelledDuringBackoffReturnsPromptly(t *testing.T) {
+	tg := fakeTarget(t)
+	s := newSink(t, tg, WithBackoff(time.Hour, time.Hour), WithBreaker(100, time.Hour))
+	tg.fake.setDown(http.StatusServiceUnavailable)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Apply(ctx, "orders", orderLog()[:1], orderProjection("orders"))
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Apply: %v, want the context's error", err)
+	}
+	if el := time.Since(start); el > time.Second {
+		t.Fatalf("Apply returned after %v", el)
+	}
+}
+
+func TestApply_DeletingAMissingDocumentIsFine(t *testing.T) {
+	eachTarget(t, func(t *testing.T, tg target) {
+		s := newSink(t, tg)
+		ix := tg.index("orders")
+		if err := s.Apply(t.Context(), "orders", []es.Event{ev("order-9", 2, 2, "OrderCancelled")}, orderProjection(ix)); err != nil {
+			t.Fatal(err)
+		}
+		// The tombstone keeps the version: an older placement stays deleted.
+		if err := s.Apply(t.Context(), "orders", []es.Event{ev("order-9", 1, 1, "OrderPlaced")}, orderProjection(ix)); err != nil {
+			t.Fatal(err)
+		}
+		if d := getDoc(t, tg.client, ix, "order-9"); d.Found {
+			t.Fatalf("a stale write resurrected a deleted document: %+v", d)
+		}
+	})
+}
