@@ -10,10 +10,18 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/esgen-dev/esgen/internal/pgtest"
 )
 
+// withPostgres runs the tests with the pgtest harness, which starts a
+// throwaway Postgres for the tests that need one and stops it afterwards.
+type withPostgres struct{ m *testing.M }
+
+func (w withPostgres) Run() int { return pgtest.Run(w.m) }
+
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(withPostgres{m}, map[string]func(){
 		"esgen": func() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) },
 	})
 }

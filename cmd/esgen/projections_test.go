@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -68,13 +67,9 @@ func (countProjection) Reset(ctx context.Context) error {
 }
 
 // TestProjections_AgainstARunningApp runs an app's projection in the test
-// process and drives it with `esgen projections`. It needs a server:
-// DATABASE_URL (cmd/esgen's TestMain is testscript's, so the harness cannot
-// start a private cluster here).
+// process and drives it with `esgen projections`, on the pgtest harness's
+// Postgres (or DATABASE_URL).
 func TestProjections_AgainstARunningApp(t *testing.T) {
-	if os.Getenv("DATABASE_URL") == "" {
-		t.Skip("set DATABASE_URL to a server where databases may be created to run the projections CLI tests")
-	}
 	ctx := context.Background()
 	url := pgtest.URL(t)
 	pool, err := pgxpool.New(ctx, url)

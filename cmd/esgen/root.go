@@ -85,6 +85,7 @@ esgen compiles .proto files itself: it needs neither protoc nor any plugin.`,
 		newNewCmd(),
 		newGenerateCmd(),
 		newCheckCmd(),
+		newProjectionsCmd(),
 	)
 	return root
 }

@@ -94,7 +94,9 @@ func WithLimits(l es.Limits) Option { return func(c *config) { c.limits = l } }
 // esgen that hold the global log back.
 func WithPollInterval(d time.Duration) Option { return func(c *config) { c.pollInterval = d } }
 
-// WithPageSize sets how many events one read query fetches (default 2000).
+// WithPageSize sets the most events one read query fetches (default
+// 10,000). Reads start with a smaller page and size the next ones by the
+// events seen, so that a page stays within a 32 MiB budget.
 func WithPageSize(n int) Option { return func(c *config) { c.pageSize = n } }
 
 // WithNotify turns cross-process NOTIFY on or off (default on). When on, a

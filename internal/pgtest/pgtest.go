@@ -60,10 +60,24 @@ func Main(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// Run is Main for a test binary whose TestMain belongs to another harness,
+// such as testscript.Main, which takes anything with a Run method: it runs
+// m, stops the cluster, and returns m's code instead of exiting.
+//
+//	type withPostgres struct{ m *testing.M }
+//	func (w withPostgres) Run() int { return pgtest.Run(w.m) }
+//	func TestMain(m *testing.M) { testscript.Main(withPostgres{m}, commands) }
+func Run(m interface{ Run() int }) int {
+	mu.Lock()
+	mainCalled = true
+	mu.Unlock()
+	return run(m)
+}
+
 // run returns m.Run's code; the deferred shutdown also runs if m.Run panics on
 // this goroutine. (A test panicking on its own goroutine ends the process
 // without unwinding here; the cluster's watchdog cleans up then.)
-func run(m *testing.M) int {
+func run(m interface{ Run() int }) int {
 	defer shutdown()
 	return m.Run()
 }
