@@ -38,5 +38,12 @@ type Sink interface {
 	// the batch's last event as projection's checkpoint. If Apply returns
 	// an error, none of the batch's effects or checkpoint is kept (or, for
 	// sinks that cannot roll back, re-applying the batch is harmless).
+	//
+	// Sinks that can should fence: when the stored checkpoint is no longer
+	// before the batch's first event (another runner got there), apply
+	// nothing and return an error matching [ErrCheckpointMoved]. When a
+	// write fails after handle returned (a queued write, a refused
+	// document), return an [*EventError] naming the event that staged it,
+	// so that the runner can park that event.
 	Apply(ctx context.Context, projection string, batch []es.Event, handle func(ctx context.Context, rec es.Event) error) error
 }

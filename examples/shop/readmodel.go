@@ -33,6 +33,7 @@ type sqlModel struct {
 	store  es.Store
 	sink   cqrs.Sink
 	table  string
+	name   func(ctx context.Context, table string) string           // the table a handler writes now
 	exec   func(ctx context.Context, sql string) error              // in the batch's transaction
 	query  func(ctx context.Context, sql string, dest ...any) error // one row, outside it
 	logger *slog.Logger
@@ -54,6 +55,7 @@ func sqliteModel(ctx context.Context, st *sqlitestore.Store, logger *slog.Logger
 	}
 	return &sqlModel{
 		store: st, sink: sink, table: "summary", logger: logger,
+		name: func(_ context.Context, table string) string { return table },
 		exec: func(ctx context.Context, q string) error {
 			_, err := sqlitesink.Tx(ctx).ExecContext(ctx, q)
 			return err
@@ -76,6 +78,9 @@ func postgresModel(ctx context.Context, st *pgstore.Store, logger *slog.Logger) 
 	}
 	return &sqlModel{
 		store: st, sink: sink, table: "shop.summary", logger: logger,
+		// While pgsink rebuilds the projection blue/green, handlers write
+		// the copy being built, not the live table.
+		name: pgsink.Name,
 		exec: func(ctx context.Context, q string) error { return pgsink.Exec(ctx, q) },
 		query: func(ctx context.Context, q string, dest ...any) error {
 			return st.Pool().QueryRow(ctx, q).Scan(dest...)
@@ -145,7 +150,7 @@ type sqlSummarizer struct{ m *sqlModel }
 var _ reportv1.SummaryProjector = sqlSummarizer{}
 
 func (p sqlSummarizer) add(ctx context.Context, column string, n int64) error {
-	return p.m.exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = %s + %d WHERE id = 1`, p.m.table, column, column, n))
+	return p.m.exec(ctx, fmt.Sprintf(`UPDATE %s SET %s = %s + %d WHERE id = 1`, p.m.name(ctx, p.m.table), column, column, n))
 }
 
 func (p sqlSummarizer) ProjectOrderPlaced(ctx context.Context, _ *orderv1.OrderPlaced, _ es.Event) error {
