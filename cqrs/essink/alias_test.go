@@ -23,11 +23,11 @@ func TestSwapAlias_OneAtomicAliasesRequest(t *testing.T) {
 	if err := s.SwapAlias(ctx, "orders", "", "orders_v1"); err != nil {
 		t.Fatal(err)
 	}
-	tg.fake.resetLog()
+	tg.fake.ResetLog()
 	if err := s.SwapAlias(ctx, "orders", "orders_v1", "orders_v2"); err != nil {
 		t.Fatal(err)
 	}
-	reqs := tg.fake.log()
+	reqs := tg.fake.Log()
 	if len(reqs) != 1 || reqs[0].Method != http.MethodPost || reqs[0].Path != "/_aliases" {
 		t.Fatalf("requests %+v, want one POST /_aliases", reqs)
 	}

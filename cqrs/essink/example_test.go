@@ -9,12 +9,13 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/esgen-dev/esgen/es"
+	"github.com/esgen-dev/esgen/internal/esfake"
 )
 
 // A projection keeps one document per order. Applying an older batch again,
 // as a replay does, leaves the newer document in place.
 func ExampleSink() {
-	srv := httptest.NewServer(newFake()) // stands in for Elasticsearch
+	srv := httptest.NewServer(esfake.NewServer()) // stands in for Elasticsearch
 	defer srv.Close()
 	client, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
 	if err != nil {

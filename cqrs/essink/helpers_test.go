@@ -15,14 +15,15 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/esgen-dev/esgen/es"
+	"github.com/esgen-dev/esgen/internal/esfake"
 )
 
 // target is where a behaviour test runs: the fake server, or a real cluster
 // when ELASTICSEARCH_URL is set.
 type target struct {
 	client *elasticsearch.Client
-	fake   *fakeES // nil on a real cluster
-	prefix string  // prepended to every index name the test uses
+	fake   *esfake.Server // nil on a real cluster
+	prefix string         // prepended to every index name the test uses
 }
 
 func (tg target) index(name string) string { return tg.prefix + name }
@@ -47,7 +48,7 @@ func newClient(t testing.TB, url string) *elasticsearch.Client {
 }
 
 func fakeTarget(t testing.TB) target {
-	f, srv := newFakeES(t)
+	f, srv := esfake.New(t)
 	return target{client: newClient(t, srv.URL), fake: f}
 }
 

@@ -74,7 +74,7 @@ func TestRunner_PausesThroughAnOutageAndCatchesUp(t *testing.T) {
 	appendEv("order-1", "OrderPaid")
 	waitCheckpoint("before the outage")
 
-	tg.fake.setDown(http.StatusServiceUnavailable)
+	tg.fake.SetDown(http.StatusServiceUnavailable)
 	appendEv("order-2", "OrderCancelled")
 	appendEv("order-1", "OrderShipped")
 	deadline := time.Now().Add(5 * time.Second)
@@ -84,7 +84,7 @@ func TestRunner_PausesThroughAnOutageAndCatchesUp(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	tg.fake.setDown(0)
+	tg.fake.SetDown(0)
 	waitCheckpoint("after the outage")
 
 	if d := getDoc(t, tg.client, "orders", "order-1"); d.Source["status"] != "shipped" {

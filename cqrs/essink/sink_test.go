@@ -15,6 +15,7 @@ import (
 
 	"github.com/esgen-dev/esgen/cqrs"
 	"github.com/esgen-dev/esgen/es"
+	"github.com/esgen-dev/esgen/internal/esfake"
 )
 
 func mustPack(t testing.TB, p es.Position) int64 {
@@ -33,7 +34,7 @@ func TestApply_OneBulkWithExternalVersionsThenCheckpoint(t *testing.T) {
 	if err := s.Apply(t.Context(), "orders", log[:4], orderProjection("orders")); err != nil {
 		t.Fatal(err)
 	}
-	reqs := tg.fake.log()
+	reqs := tg.fake.Log()
 	if len(reqs) != 2 {
 		t.Fatalf("got %d requests, want a bulk and a checkpoint: %+v", len(reqs), reqs)
 	}
@@ -70,9 +71,9 @@ func TestApply_OneBulkWithExternalVersionsThenCheckpoint(t *testing.T) {
 	}
 }
 
-func countBulks(f *fakeES) int {
+func countBulks(f *esfake.Server) int {
 	n := 0
-	for _, r := range f.log() {
+	for _, r := range f.Log() {
 		if r.Path == "/_bulk" {
 			n++
 		}
@@ -154,7 +155,7 @@ func TestApply_PartialFailureRetriesOnlyFailedItems(t *testing.T) {
 	tg := fakeTarget(t)
 	s := newSink(t, tg)
 	batch := []es.Event{ev("order-1", 1, 1, "OrderPlaced"), ev("order-2", 1, 2, "OrderPlaced"), ev("order-3", 1, 3, "OrderPlaced")}
-	tg.fake.setItemFault(func(attempt int, action, index, id string) int {
+	tg.fake.SetItemFault(func(attempt int, action, index, id string) int {
 		if attempt == 1 && (id == "order-2" || id == "order-3") {
 			return http.StatusTooManyRequests
 		}
@@ -167,7 +168,7 @@ func TestApply_PartialFailureRetriesOnlyFailedItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ids [][]string
-	for _, r := range tg.fake.log() {
+	for _, r := range tg.fake.Log() {
 		if r.Path != "/_bulk" {
 			continue
 		}
@@ -198,7 +199,7 @@ func TestApply_TooManyRequestsBacksOff(t *testing.T) {
 	tg := fakeTarget(t)
 	base := 20 * time.Millisecond
 	s := newSink(t, tg, WithBackoff(base, time.Second))
-	tg.fake.fail(http.StatusTooManyRequests, http.StatusTooManyRequests)
+	tg.fake.Fail(http.StatusTooManyRequests, http.StatusTooManyRequests)
 	start := time.Now()
 	if err := s.Apply(t.Context(), "orders", orderLog()[:1], orderProjection("orders")); err != nil {
 		t.Fatal(err)
@@ -232,7 +233,7 @@ func TestApply_BreakerOpensThenHalfOpenProbeClosesIt(t *testing.T) {
 	delay := 60 * time.Millisecond
 	s := newSink(t, tg, WithBreaker(3, delay), WithMaxAttempts(100))
 	ctx := t.Context()
-	tg.fake.setDown(http.StatusServiceUnavailable)
+	tg.fake.SetDown(http.StatusServiceUnavailable)
 
 	start := time.Now()
 	err := s.Apply(ctx, "orders", orderLog()[:1], orderProjection("orders"))
@@ -242,21 +243,21 @@ func TestApply_BreakerOpensThenHalfOpenProbeClosesIt(t *testing.T) {
 	if el := time.Since(start); el > time.Second {
 		t.Fatalf("Apply took %v to give up", el)
 	}
-	if n := len(tg.fake.log()); n != 3 {
+	if n := len(tg.fake.Log()); n != 3 {
 		t.Fatalf("%d requests before the breaker opened, want 3", n)
 	}
 	if st := s.BreakerState(); st != "open" {
 		t.Fatalf("breaker %s, want open", st)
 	}
 	// While open, calls fail at once without a request.
-	tg.fake.resetLog()
+	tg.fake.ResetLog()
 	if _, err := s.Checkpoint(ctx, "orders"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Checkpoint while open: %v", err)
 	}
 	if err := s.Apply(ctx, "orders", orderLog()[:1], orderProjection("orders")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Apply while open: %v", err)
 	}
-	if n := len(tg.fake.log()); n != 0 {
+	if n := len(tg.fake.Log()); n != 0 {
 		t.Fatalf("%d requests while the breaker was open", n)
 	}
 
@@ -265,7 +266,7 @@ func TestApply_BreakerOpensThenHalfOpenProbeClosesIt(t *testing.T) {
 	if err := s.Apply(ctx, "orders", orderLog()[:1], orderProjection("orders")); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Apply with a failing probe: %v", err)
 	}
-	if n := len(tg.fake.log()); n != 1 {
+	if n := len(tg.fake.Log()); n != 1 {
 		t.Fatalf("%d requests in half-open, want 1 probe", n)
 	}
 	if st := s.BreakerState(); st != "open" {
@@ -273,7 +274,7 @@ func TestApply_BreakerOpensThenHalfOpenProbeClosesIt(t *testing.T) {
 	}
 
 	// The cluster is back: the next probe succeeds and closes the breaker.
-	tg.fake.setDown(0)
+	tg.fake.SetDown(0)
 	time.Sleep(delay + 10*time.Millisecond)
 	if err := s.Apply(ctx, "orders", orderLog()[:1], orderProjection("orders")); err != nil {
 		t.Fatalf("Apply after recovery: %v", err)
@@ -291,7 +292,7 @@ func TestApply_CheckpointOnlyAfterAcknowledgedBulk(t *testing.T) {
 	t.Run("rejected item", func(t *testing.T) {
 		tg := fakeTarget(t)
 		s := newSink(t, tg)
-		tg.fake.setItemFault(func(_ int, _, _, id string) int {
+		tg.fake.SetItemFault(func(_ int, _, _, id string) int {
 			if id == "order-2" {
 				return http.StatusBadRequest
 			}
@@ -312,7 +313,7 @@ func TestApply_CheckpointOnlyAfterAcknowledgedBulk(t *testing.T) {
 	t.Run("outage", func(t *testing.T) {
 		tg := fakeTarget(t)
 		s := newSink(t, tg, WithMaxAttempts(2))
-		tg.fake.setDown(http.StatusBadGateway)
+		tg.fake.SetDown(http.StatusBadGateway)
 		if err := s.Apply(ctx, "orders", orderLog()[:2], orderProjection("orders")); err == nil {
 			t.Fatal("Apply succeeded during an outage")
 		}
@@ -321,7 +322,7 @@ func TestApply_CheckpointOnlyAfterAcknowledgedBulk(t *testing.T) {
 	t.Run("items still failing", func(t *testing.T) {
 		tg := fakeTarget(t)
 		s := newSink(t, tg, WithMaxAttempts(3), WithBreaker(10, time.Second))
-		tg.fake.setItemFault(func(_ int, _, _, id string) int {
+		tg.fake.SetItemFault(func(_ int, _, _, id string) int {
 			if id == "order-1" {
 				return http.StatusTooManyRequests
 			}
@@ -336,7 +337,7 @@ func TestApply_CheckpointOnlyAfterAcknowledgedBulk(t *testing.T) {
 
 func assertNoCheckpointWrite(t *testing.T, tg target) {
 	t.Helper()
-	for _, r := range tg.fake.log() {
+	for _, r := range tg.fake.Log() {
 		if strings.HasPrefix(r.Path, "/checkpoints/") {
 			t.Fatalf("checkpoint written after a failed bulk: %+v", r)
 		}
@@ -394,7 +395,7 @@ func TestApply_PositionOutOfRangeFailsBeforeAnyRequest(t *testing.T) {
 	if err := s.Apply(t.Context(), "orders", []es.Event{rec}, orderProjection("orders")); !errors.Is(err, ErrVersionRange) {
 		t.Fatalf("Apply: %v, want ErrVersionRange", err)
 	}
-	if n := len(tg.fake.log()); n != 0 {
+	if n := len(tg.fake.Log()); n != 0 {
 		t.Fatalf("%d requests sent", n)
 	}
 }
@@ -412,7 +413,7 @@ func TestApply_HandlerErrorSendsNothing(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("Apply: %v, want the handler's error", err)
 	}
-	if n := len(tg.fake.log()); n != 0 {
+	if n := len(tg.fake.Log()); n != 0 {
 		t.Fatalf("%d requests sent", n)
 	}
 }
@@ -486,7 +487,7 @@ func TestNew_ValidatesEveryOption(t *testing.T) {
 func TestApply_CancelledDuringBackoffReturnsPromptly(t *testing.T) {
 	tg := fakeTarget(t)
 	s := newSink(t, tg, WithBackoff(time.Hour, time.Hour), WithBreaker(100, time.Hour))
-	tg.fake.setDown(http.StatusServiceUnavailable)
+	tg.fake.SetDown(http.StatusServiceUnavailable)
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start := time.Now()

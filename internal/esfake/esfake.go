@@ -1,4 +1,9 @@
-package essink
+// Package esfake is a model of the parts of Elasticsearch 8 that esgen's
+// Elasticsearch sink uses, served over HTTP for request-level tests: the
+// bulk API with external versioning, single-document index and get, index
+// creation and deletion, aliases, and the X-Elastic-Product header the v8
+// client checks. Faults are injected per request or per bulk item.
+package esfake
 
 import (
 	"bufio"
@@ -14,16 +19,16 @@ import (
 	"testing"
 )
 
-// fakeES is a model of the parts of Elasticsearch the sink uses: the bulk
+// Server is a model of the parts of Elasticsearch the sink uses: the bulk
 // API, single-document index and get, index creation and deletion, and
 // aliases, with external versioning as the server does it (a write is kept
 // only when its version is above the stored one, deletes leave a versioned
 // tombstone). Faults are injected per request or per bulk item.
-type fakeES struct {
+type Server struct {
 	mu       sync.Mutex
-	indices  map[string]map[string]*fakeDoc // index → id → doc
-	aliases  map[string]string              // alias → index
-	requests []fakeRequest
+	indices  map[string]map[string]*doc // index → id → doc
+	aliases  map[string]string          // alias → index
+	requests []Request
 	down     int // when not 0, every request answers this status
 	failNext []int
 	// itemFault, when set, may answer a bulk item with a status instead of
@@ -32,53 +37,62 @@ type fakeES struct {
 	bulks     int
 }
 
-type fakeDoc struct {
+type doc struct {
 	version int64
 	source  json.RawMessage
 	deleted bool
 }
 
-type fakeRequest struct {
+// Request is one request the server received.
+type Request struct {
 	Method, Path string
 	Query        string
 	Body         string
 }
 
-func newFake() *fakeES {
-	return &fakeES{indices: map[string]map[string]*fakeDoc{}, aliases: map[string]string{}}
+// NewServer returns an empty server, to serve with net/http or httptest.
+func NewServer() *Server {
+	return &Server{indices: map[string]map[string]*doc{}, aliases: map[string]string{}}
 }
 
-func newFakeES(t testing.TB) (*fakeES, *httptest.Server) {
-	f := newFake()
+// New serves an empty server on a local httptest server closed when t ends.
+func New(t testing.TB) (*Server, *httptest.Server) {
+	f := NewServer()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	return f, srv
 }
 
-func (f *fakeES) setDown(status int) { f.mu.Lock(); f.down = status; f.mu.Unlock() }
+// SetDown makes every request answer status; 0 brings the server back.
+func (f *Server) SetDown(status int) { f.mu.Lock(); f.down = status; f.mu.Unlock() }
 
-// fail makes the next requests answer the given statuses, one each.
-func (f *fakeES) fail(statuses ...int) {
+// Fail makes the next requests answer the given statuses, one each.
+func (f *Server) Fail(statuses ...int) {
 	f.mu.Lock()
 	f.failNext = append(f.failNext, statuses...)
 	f.mu.Unlock()
 }
 
-func (f *fakeES) setItemFault(fn func(attempt int, action, index, id string) int) {
+// SetItemFault makes fn decide each bulk item: a non-zero status answers
+// the item with it instead of applying it; attempt counts bulk requests
+// from 1. nil removes the fault.
+func (f *Server) SetItemFault(fn func(attempt int, action, index, id string) int) {
 	f.mu.Lock()
 	f.itemFault = fn
 	f.mu.Unlock()
 }
 
-func (f *fakeES) log() []fakeRequest {
+// Log returns the requests received so far, in order.
+func (f *Server) Log() []Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return append([]fakeRequest(nil), f.requests...)
+	return append([]Request(nil), f.requests...)
 }
 
-func (f *fakeES) resetLog() { f.mu.Lock(); f.requests = nil; f.mu.Unlock() }
+// ResetLog forgets the requests received so far.
+func (f *Server) ResetLog() { f.mu.Lock(); f.requests = nil; f.mu.Unlock() }
 
-func (f *fakeES) resolve(name string) string {
+func (f *Server) resolve(name string) string {
 	if ix, ok := f.aliases[name]; ok {
 		return ix
 	}
@@ -95,12 +109,12 @@ func esError(typ, reason string) map[string]any {
 	return map[string]any{"type": typ, "reason": reason}
 }
 
-func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Elastic-Product", "Elasticsearch")
 	body, _ := io.ReadAll(r.Body)
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests = append(f.requests, fakeRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)})
+	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body)})
 	if f.down != 0 {
 		writeJSON(w, f.down, map[string]any{"error": esError("unavailable", "fake is down"), "status": f.down})
 		return
@@ -144,7 +158,7 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, 400, map[string]any{"error": esError("resource_already_exists_exception", "index ["+parts[0]+"] already exists"), "status": 400})
 			return
 		}
-		f.indices[parts[0]] = map[string]*fakeDoc{}
+		f.indices[parts[0]] = map[string]*doc{}
 		writeJSON(w, 200, map[string]any{"acknowledged": true, "index": parts[0]})
 	case len(parts) == 1 && r.Method == http.MethodDelete:
 		if _, ok := f.indices[parts[0]]; !ok {
@@ -165,11 +179,11 @@ func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // write applies one external-versioned write and returns the status and
 // item result Elasticsearch would.
-func (f *fakeES) write(action, index, id string, version int64, source []byte) (int, map[string]any) {
+func (f *Server) write(action, index, id string, version int64, source []byte) (int, map[string]any) {
 	ix := f.resolve(index)
 	docs, ok := f.indices[ix]
 	if !ok {
-		docs = map[string]*fakeDoc{}
+		docs = map[string]*doc{}
 		f.indices[ix] = docs
 	}
 	res := map[string]any{"_index": ix, "_id": id}
@@ -182,7 +196,7 @@ func (f *fakeES) write(action, index, id string, version int64, source []byte) (
 	}
 	res["_version"] = version
 	if action == "delete" {
-		docs[id] = &fakeDoc{version: version, deleted: true}
+		docs[id] = &doc{version: version, deleted: true}
 		if !exists || d.deleted {
 			res["result"], res["status"] = "not_found", 404
 			return 404, res
@@ -190,7 +204,7 @@ func (f *fakeES) write(action, index, id string, version int64, source []byte) (
 		res["result"], res["status"] = "deleted", 200
 		return 200, res
 	}
-	docs[id] = &fakeDoc{version: version, source: append(json.RawMessage(nil), source...)}
+	docs[id] = &doc{version: version, source: append(json.RawMessage(nil), source...)}
 	if !exists || d.deleted {
 		res["result"], res["status"] = "created", 201
 		return 201, res
@@ -199,7 +213,7 @@ func (f *fakeES) write(action, index, id string, version int64, source []byte) (
 	return 200, res
 }
 
-func (f *fakeES) bulk(w http.ResponseWriter, body []byte) {
+func (f *Server) bulk(w http.ResponseWriter, body []byte) {
 	f.bulks++
 	sc := bufio.NewScanner(bytes.NewReader(body))
 	sc.Buffer(nil, 1<<24)
@@ -248,7 +262,7 @@ func (f *fakeES) bulk(w http.ResponseWriter, body []byte) {
 	writeJSON(w, 200, map[string]any{"took": 1, "errors": hasErrors, "items": items})
 }
 
-func (f *fakeES) updateAliases(w http.ResponseWriter, body []byte) {
+func (f *Server) updateAliases(w http.ResponseWriter, body []byte) {
 	var req struct {
 		Actions []map[string]struct {
 			Index     string `json:"index"`
