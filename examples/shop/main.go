@@ -52,6 +52,7 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 	kind := fs.String("store", "sqlite", "event store: sqlite, memory or postgres")
 	path := fs.String("db", "shop.db", "SQLite file, with -store sqlite")
 	url := fs.String("database-url", "", "Postgres URL, with -store postgres (default $DATABASE_URL)")
+	search := fs.String("elasticsearch", "", "Elasticsearch URL for the order documents (default $ELASTICSEARCH_URL; none: no search read model)")
 	verbose := fs.Bool("v", false, "log every command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -67,6 +68,9 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 	if *url == "" {
 		*url = os.Getenv("DATABASE_URL") // not the flag's default, which -h would print
 	}
+	if *search == "" {
+		*search = os.Getenv("ELASTICSEARCH_URL")
+	}
 
 	logger := slog.New(slog.DiscardHandler)
 	if *verbose {
@@ -81,6 +85,11 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 	s, err := newShop(stdout, b.store, b.snapshots, b.model, logger)
 	if err != nil {
 		return err
+	}
+	if *search != "" {
+		if s.search, err = openSearch(*search, logger); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "shop on %s\n", b.name)
 	return s.session(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/esgen-dev/esgen/es/sqlitestore"
+	"github.com/esgen-dev/esgen/internal/esfake"
 	reportv1 "github.com/esgen-dev/esgen/examples/shop/gen/shop/report/v1"
 	"github.com/esgen-dev/esgen/internal/pgtest"
 )
@@ -163,4 +164,30 @@ func TestRun_UsageErrors(t *testing.T) {
 func TestRun_HelpListsTheFlags(t *testing.T) {
 	out := session(t, "-h")
 	mustContain(t, out, "-database-url", "-db", "-store")
+}
+
+// The order documents in Elasticsearch, against the request-level model of
+// the server (internal/esfake); ELASTICSEARCH_URL runs the app against a
+// real cluster.
+func TestRun_ElasticsearchOrderDocuments(t *testing.T) {
+	fake, srv := esfake.New(t)
+	db := filepath.Join(t.TempDir(), "shop.db")
+	out := session(t, "-db", db, "-elasticsearch", srv.URL)
+	mustContain(t, out, "search: shop-orders holds ord-0001 shipped, ord-0002 cancelled, ord-0003 cancelled")
+	bulks := 0
+	for _, r := range fake.Log() {
+		if strings.HasSuffix(r.Path, "/_bulk") {
+			bulks++
+			if !strings.Contains(r.Body, `"version_type":"external"`) {
+				t.Fatalf("bulk request without external versions:\n%s", r.Body)
+			}
+		}
+	}
+	if bulks == 0 {
+		t.Fatal("no bulk request reached Elasticsearch")
+	}
+	// The second run indexes its own orders and leaves the first run's
+	// documents as they were.
+	out = session(t, "-db", db, "-elasticsearch", srv.URL)
+	mustContain(t, out, "search: shop-orders holds ord-0004 shipped, ord-0005 cancelled, ord-0006 cancelled")
 }

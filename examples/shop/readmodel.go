@@ -101,23 +101,28 @@ func (m *sqlModel) summary(ctx context.Context) (*reportv1.Summary, error) {
 }
 
 // catchUp runs the Summary projection until its checkpoint reaches the head
+// of the log, then stops it.
+func (m *sqlModel) catchUp(ctx context.Context) error {
+	return catchUp(ctx, m.store, m.sink, reportv1.NewSummaryProjection(sqlSummarizer{m}), m.logger)
+}
+
+// catchUp runs projection into sink until its checkpoint reaches the head
 // of the log, then stops it. A long-running app would keep the runner going
 // for the process's lifetime instead.
-func (m *sqlModel) catchUp(ctx context.Context) error {
+func catchUp(ctx context.Context, store es.Store, sink cqrs.Sink, projection cqrs.Projection, logger *slog.Logger) error {
 	// pgstore shows an event to global readers once no older transaction
 	// is running; wait for that, so that the head includes our own writes.
-	if w, ok := m.store.(interface{ WaitVisible(context.Context) error }); ok {
+	if w, ok := store.(interface{ WaitVisible(context.Context) error }); ok {
 		if err := w.WaitVisible(ctx); err != nil {
 			return err
 		}
 	}
-	head, err := m.store.Head(ctx)
+	head, err := store.Head(ctx)
 	if err != nil {
 		return err
 	}
-	projection := reportv1.NewSummaryProjection(sqlSummarizer{m})
-	r, err := cqrs.NewRunner(m.store, m.sink, projection, cqrs.WithRunnerConfig(cqrs.RunnerConfig{
-		MaxWait: 5 * time.Millisecond, ScanAll: true, CheckpointInterval: 5 * time.Millisecond, Logger: m.logger,
+	r, err := cqrs.NewRunner(store, sink, projection, cqrs.WithRunnerConfig(cqrs.RunnerConfig{
+		MaxWait: 5 * time.Millisecond, ScanAll: true, CheckpointInterval: 5 * time.Millisecond, Logger: logger,
 	}))
 	if err != nil {
 		return err
@@ -131,7 +136,7 @@ func (m *sqlModel) catchUp(ctx context.Context) error {
 	for r.Status().Checkpoint.Before(head) {
 		select {
 		case err := <-done:
-			return fmt.Errorf("the summary projection stopped before catching up: %w", err)
+			return fmt.Errorf("projection %s stopped before catching up: %w", projection.Name(), err)
 		case <-ctx.Done():
 			stop()
 			<-done

@@ -46,6 +46,8 @@ type shop struct {
 	store     es.Store
 	snapshots es.SnapshotStore
 	model     readModel
+	search    *searchModel // nil without -elasticsearch
+	orders    *orderRepo
 	bus       *cqrs.Bus
 	items     *es.Repository[*inventoryv1.Item, inventoryv1.ItemCommand, inventoryv1.ItemEvent]
 	itemAgg   inventoryv1.ItemAggregate
@@ -78,7 +80,7 @@ func newShop(out io.Writer, store es.Store, snapshots es.SnapshotStore, model re
 	if err := errors.Join(cqrs.Register(bus, orders), cqrs.Register(bus, items), cqrs.Register(bus, payments)); err != nil {
 		return nil, err
 	}
-	return &shop{out: out, store: store, snapshots: snapshots, model: model, bus: bus, items: items, itemAgg: itemAgg}, nil
+	return &shop{out: out, store: store, snapshots: snapshots, model: model, orders: orders, bus: bus, items: items, itemAgg: itemAgg}, nil
 }
 
 // session runs the script: stock the catalog, then three orders, one
@@ -107,7 +109,31 @@ func (s *shop) session(ctx context.Context) error {
 	if err := s.cancelled(ctx, orderID(n+3)); err != nil {
 		return err
 	}
-	return s.summary(ctx)
+	if err := s.summary(ctx); err != nil {
+		return err
+	}
+	return s.searchReport(ctx, orderID(n+1), orderID(n+2), orderID(n+3))
+}
+
+// searchReport brings the order documents in Elasticsearch up to the log
+// and reads this session's orders back from them.
+func (s *shop) searchReport(ctx context.Context, ids ...string) error {
+	if s.search == nil {
+		return nil
+	}
+	if err := s.search.update(ctx, s.store, s.orders); err != nil {
+		return err
+	}
+	var found []string
+	for _, id := range ids {
+		status, err := s.search.status(ctx, id)
+		if err != nil {
+			return err
+		}
+		found = append(found, id+" "+status)
+	}
+	s.printf("search: %s holds %s\n", ordersIndex, strings.Join(found, ", "))
+	return nil
 }
 
 func orderID(n int64) string { return fmt.Sprintf("ord-%04d", n) }
