@@ -70,6 +70,9 @@ const (
 	StateRunning State = "running" // consuming the log
 	StateParked  State = "parked"  // stopped at an event that keeps failing
 	StateStopped State = "stopped" // Run returned
+	// StateRebuilding is reported by sinks, not runners: a blue/green
+	// rebuild of the projection is under way (or paused, to be resumed).
+	StateRebuilding State = "rebuilding"
 )
 
 // OnParkParams describes a parked event.

@@ -198,6 +198,9 @@ func printInfo(w io.Writer, i pgsink.Info) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "projection\t%s\n", i.Name)
 	fmt.Fprintf(tw, "state\t%s\n", i.State)
+	if i.RebuildCheckpoint != "" {
+		fmt.Fprintf(tw, "rebuild\tnext version at %s\n", i.RebuildCheckpoint)
+	}
 	fmt.Fprintf(tw, "checkpoint\t%s\n", i.Checkpoint)
 	fmt.Fprintf(tw, "head\t%s\n", i.Head)
 	fmt.Fprintf(tw, "lag\t%d events, %s\n", i.LagEvents, lagText(i.LagSeconds))

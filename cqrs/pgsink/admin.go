@@ -31,11 +31,15 @@ const StaleAfter = 15 * time.Second
 type Info struct {
 	Name string `json:"name"`
 	// State is running, waiting, parked or stopped; stopped also when the
-	// runner's last report is older than StaleAfter.
-	State        string     `json:"state"`
-	Checkpoint   string     `json:"checkpoint"`
-	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
-	Head         string     `json:"head"`
+	// runner's last report is older than StaleAfter; rebuilding while a
+	// blue/green rebuild is under way or paused (the live version keeps
+	// serving meanwhile, and RebuildCheckpoint shows the next version's
+	// progress).
+	State             string     `json:"state"`
+	RebuildCheckpoint string     `json:"rebuild_checkpoint,omitempty"`
+	Checkpoint        string     `json:"checkpoint"`
+	CheckpointAt      *time.Time `json:"checkpoint_at,omitempty"`
+	Head              string     `json:"head"`
 	// LagEvents counts the events of the projection's types after its
 	// checkpoint; LagSeconds is the age of the oldest of them.
 	LagEvents  int64      `json:"lag_events"`
@@ -134,6 +138,17 @@ LEFT JOIN `+s.q()+`.projection_status st USING (projection)`, name).Scan(
 		if info.State != string(cqrs.StateParked) && info.ReportedAt != nil && time.Since(*info.ReportedAt) > StaleAfter {
 			info.State = string(cqrs.StateStopped)
 		}
+	}
+	// A rebuild keeps the next version's checkpoint under NAME__next from
+	// its start until the swap; a cancelled one keeps it to resume.
+	var nc, np int64
+	switch err := s.pool.QueryRow(ctx, `SELECT commit_pos, prepare_pos FROM `+s.q()+`.projection_checkpoints WHERE projection = $1`,
+		name+nextSuffix).Scan(&nc, &np); {
+	case err == nil:
+		info.State = string(cqrs.StateRebuilding)
+		info.RebuildCheckpoint = es.Position{Commit: uint64(nc), Prepare: uint64(np)}.String()
+	case !errors.Is(err, pgx.ErrNoRows):
+		return Info{}, s.mapErr(fmt.Sprintf("inspect the rebuild of projection %q", name), err)
 	}
 	store, err := pgstore.New(s.pool, pgstore.WithSchema(s.cfg.schema), pgstore.WithNotify(false), pgstore.WithLogger(s.cfg.logger))
 	if err != nil {

@@ -100,6 +100,9 @@ func TestRebuild_BlueGreenWhileLiveServesAndWrites(t *testing.T) {
 	if err != nil || partial.IsZero() {
 		t.Fatalf("after the cancelled rebuild the copy's checkpoint is %s (%v), want progress", partial, err)
 	}
+	if info, err := e.sink.Inspect(ctx, "bg"); err != nil || info.State != string(cqrs.StateRebuilding) || info.RebuildCheckpoint != partial.String() {
+		t.Fatalf("status during the paused rebuild: state %q, rebuild checkpoint %q (%v); want rebuilding at %s", info.State, info.RebuildCheckpoint, err, partial)
+	}
 	slow.Store(false)
 	var progressed atomic.Bool
 	opts.Runner = []cqrs.RunnerOption{cqrs.WithRunnerLogger(quiet())}
@@ -109,6 +112,9 @@ func TestRebuild_BlueGreenWhileLiveServesAndWrites(t *testing.T) {
 	}
 	if !progressed.Load() {
 		t.Error("Progress was never called")
+	}
+	if info, err := e.sink.Inspect(ctx, "bg"); err != nil || info.State == string(cqrs.StateRebuilding) || info.RebuildCheckpoint != "" {
+		t.Fatalf("status after the swap: state %q, rebuild checkpoint %q (%v); want the rebuild gone", info.State, info.RebuildCheckpoint, err)
 	}
 	time.Sleep(50 * time.Millisecond) // the live runner writes into the new tables
 	close(stop)
