@@ -1,5 +1,5 @@
-# The whole test suite: vet, then every package's tests under the race
-# detector. Postgres tests start a throwaway cluster from the installed
+# The whole test suite: gofmt and vet, then every package's tests under the
+# race detector. Postgres tests start a throwaway cluster from the installed
 # server binaries (or use DATABASE_URL).
 .PHONY: test vet bench
 
@@ -9,6 +9,7 @@ test: vet
 	$(GO) test -race -timeout 20m ./...
 
 vet:
+	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 # Benchmarks against a durable Postgres (fsync on); see docs/benchmarks.md.

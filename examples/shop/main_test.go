@@ -13,8 +13,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/esgen-dev/esgen/es/sqlitestore"
-	"github.com/esgen-dev/esgen/internal/esfake"
 	reportv1 "github.com/esgen-dev/esgen/examples/shop/gen/shop/report/v1"
+	"github.com/esgen-dev/esgen/internal/esfake"
 	"github.com/esgen-dev/esgen/internal/pgtest"
 )
 
