@@ -160,20 +160,13 @@ LEFT JOIN `+s.q()+`.projection_status st USING (projection)`, name).Scan(
 		return Info{}, err
 	}
 	info.Head = head.String()
-	// The same visibility rule as the store's global reads, so that the
-	// count matches what the runner will see.
-	var oldest *time.Time
-	err = s.pool.QueryRow(ctx, `SELECT count(*), min(recorded_at) FROM `+s.q()+`.events
-WHERE (tx, position) > ($1::xid8, $2::bigint)
-  AND tx < pg_snapshot_xmin(pg_current_snapshot())
-  AND type NOT LIKE '$esgen.%'
-  AND (cardinality($3::text[]) = 0 OR type = ANY($3))`,
-		info.checkpoint.Commit, int64(info.checkpoint.Prepare), nonNil(info.EventTypes)).Scan(&info.LagEvents, &oldest)
+	lag, oldest, err := store.Lag(ctx, info.checkpoint, info.EventTypes)
 	if err != nil {
-		return Info{}, s.mapErr(fmt.Sprintf("count the lag of projection %q", name), err)
+		return Info{}, fmt.Errorf("pgsink: count the lag of projection %q: %w", name, err)
 	}
-	if oldest != nil {
-		info.LagSeconds = time.Since(*oldest).Seconds()
+	info.LagEvents = lag
+	if !oldest.IsZero() {
+		info.LagSeconds = time.Since(oldest).Seconds()
 	}
 	rows, err := s.pool.Query(ctx, `SELECT id, action, requested_at FROM `+s.q()+`.projection_requests
 WHERE projection = $1 AND state IN ('pending', 'running') ORDER BY id`, name)
@@ -233,11 +226,4 @@ func (s *Sink) RequestStatus(ctx context.Context, id int64) (RequestState, error
 		return r, fmt.Errorf("pgsink: no request %d", id)
 	}
 	return r, s.mapErr(fmt.Sprintf("read request %d", id), err)
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }

@@ -333,3 +333,31 @@ func TestWaitVisible_WaitsForTransactionsRunningAtTheCall(t *testing.T) {
 		t.Fatalf("ReadAll after WaitVisible = %d events (err %v); want held's then later's", len(all), err)
 	}
 }
+
+func TestLag_CountsWhatAGlobalReaderHasYetToSee(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, pgtest.Pool(t))
+	placed := estest.Events("test.Placed", 3)
+	res, err := s.Append(ctx, "a", es.NoStream, append(placed, estest.Events("test.Paid", 2)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitVisible(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		after es.Position
+		types []string
+		want  int64
+	}{
+		{"from the start, every type", es.Position{}, nil, 5},
+		{"from the start, one type", es.Position{}, []string{"test.Paid"}, 2},
+		{"at the head", res.Position, nil, 0},
+	} {
+		n, oldest, err := s.Lag(ctx, tc.after, tc.types)
+		if err != nil || n != tc.want || (n > 0) == oldest.IsZero() {
+			t.Errorf("%s: Lag = %d events, oldest %v (err %v); want %d", tc.name, n, oldest, err, tc.want)
+		}
+	}
+}

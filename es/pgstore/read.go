@@ -180,6 +180,25 @@ func (s *Store) Head(ctx context.Context) (es.Position, error) {
 	return es.Position{Commit: tx, Prepare: uint64(position)}, nil
 }
 
+// Lag counts the events a global reader that is after position after has
+// yet to read (only those of the given types, when types is not empty), and
+// returns when the oldest of them was recorded (zero when there are none).
+// It sees what ReadAll and Subscribe see, so it is the lag of a consumer
+// checkpointed at after.
+func (s *Store) Lag(ctx context.Context, after es.Position, types []string) (events int64, oldest time.Time, err error) {
+	if types == nil {
+		types = []string{}
+	}
+	var first *time.Time
+	if err := s.pool.QueryRow(ctx, s.sql.lag, after.Commit, int64(after.Prepare), types).Scan(&events, &first); err != nil {
+		return 0, time.Time{}, s.mapErr(ctx, fmt.Sprintf("count the events after %s", after), err)
+	}
+	if first != nil {
+		oldest = first.UTC()
+	}
+	return events, oldest, nil
+}
+
 // WaitVisible waits until every event committed before the call is visible
 // to ReadAll, Head and Subscribe: that is, until every transaction running at
 // the call, in any database of the cluster, has ended. It polls every few

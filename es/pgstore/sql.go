@@ -25,6 +25,7 @@ type statements struct {
 	loadSnapshot, saveSnapshot      string
 	loadStream                      string
 	findEvent, channel              string
+	lag                             string
 }
 
 func newStatements(schema string) statements {
@@ -146,6 +147,14 @@ SET version = EXCLUDED.version, fingerprint = EXCLUDED.fingerprint, data = EXCLU
 WHERE {{s}}.snapshots.version <= EXCLUDED.version`),
 		findEvent: r.Replace(`SELECT tx, position, stream_id, version, id, type, data, metadata, recorded_at
 FROM {{s}}.events WHERE id = $1 AND type NOT IN ('{{deleted}}', '{{tombstone}}')`),
+
+		// The events a global reader after $1/$2 has yet to see (same
+		// visibility rule and markers as readAll), optionally of some types.
+		lag: r.Replace(`SELECT count(*), min(recorded_at) FROM {{s}}.events
+WHERE (tx, position) > ($1::xid8, $2::bigint)
+  AND tx < pg_snapshot_xmin(pg_current_snapshot())
+  AND type NOT IN ('{{deleted}}', '{{tombstone}}')
+  AND (cardinality($3::text[]) = 0 OR type = ANY($3))`),
 
 		notify:  `SELECT pg_notify($1, '')`,
 		channel: channelName(schema),
