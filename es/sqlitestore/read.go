@@ -114,10 +114,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 // the version to continue from, and found false when the stream has no row or
 // was deleted.
 func (s *Store) streamPage(ctx context.Context, page []es.Event, stream string, next int64, dir es.Direction, want int) (_ []es.Event, _ int64, found bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return page, next, false, err
-	}
-	ctx = detach(ctx)
+	ctx = detach(ctx) // callers check ctx between pages
 	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return page, next, false, err
@@ -185,10 +182,7 @@ func startAfter(p es.Position) (int64, bool) {
 // appends those that match filter to page, and returns the position to
 // continue from and whether it read fewer rows than want (the end of the log).
 func (s *Store) allPage(ctx context.Context, page []es.Event, start int64, want int, filter *es.Filter) (_ []es.Event, next int64, end bool, err error) {
-	if err := ctx.Err(); err != nil {
-		return page, start, false, err
-	}
-	rows, err := s.stmts.readAll.QueryContext(detach(ctx), start, want)
+	rows, err := s.stmts.readAll.QueryContext(detach(ctx), start, want) // callers check ctx between pages
 	if err != nil {
 		return page, start, false, err
 	}
