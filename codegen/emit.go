@@ -767,6 +767,40 @@ func (g *emitter) eventType(e *event) any {
 	return e.file.GoImportPath.Ident(e.typeConst)
 }
 
+// consumerFrame is what projections and process managers share in the
+// generated code: a type that holds the user's implementation, its
+// constructor, Name and EventTypes.
+type consumerFrame struct {
+	typ, field, iface, newFunc, nameConst string
+	events                                []*event
+	typeDoc, newDoc, eventsDoc            string
+}
+
+func (g *emitter) consumer(c consumerFrame) {
+	g.wrap("", c.typeDoc)
+	g.P("type ", c.typ, " struct {")
+	g.P(c.field, " ", c.iface)
+	g.P("}")
+	g.P()
+	g.wrap("", c.newDoc)
+	g.P("func ", c.newFunc, "(", c.field, " ", c.iface, ") ", c.typ, " {")
+	g.P("return ", c.typ, "{", c.field, ": ", c.field, "}")
+	g.P("}")
+	g.P()
+	g.P("// Name returns ", c.nameConst, ".")
+	g.P("func (", c.typ, ") Name() string { return ", c.nameConst, " }")
+	g.P()
+	g.wrap("", c.eventsDoc)
+	g.P("func (", c.typ, ") EventTypes() []string {")
+	g.P("return []string{")
+	for _, e := range c.events {
+		g.P(g.eventType(e), ",")
+	}
+	g.P("}")
+	g.P("}")
+	g.P()
+}
+
 func (g *emitter) projection(p *projection) {
 	name := p.msg.GoIdent.GoName
 	var idents []protogen.GoIdent
@@ -787,28 +821,12 @@ func (g *emitter) projection(p *projection) {
 	}
 	g.P("}")
 	g.P()
-	g.wrap("", fmt.Sprintf("%s routes recorded events to %s. Build it with %s. It is safe for concurrent use if its projector is.", p.router, an(p.projector), p.newRouter))
-	g.P("type ", p.router, " struct {")
-	g.P("projector ", p.projector)
-	g.P("}")
-	g.P()
-	g.wrap("", fmt.Sprintf("%s returns the %s projection that passes events to projector.", p.newRouter, name))
-	g.P("func ", p.newRouter, "(projector ", p.projector, ") ", p.router, " {")
-	g.P("return ", p.router, "{projector: projector}")
-	g.P("}")
-	g.P()
-	g.P("// Name returns ", p.nameConst, ".")
-	g.P("func (", p.router, ") Name() string { return ", p.nameConst, " }")
-	g.P()
-	g.wrap("", "EventTypes returns the type names of the events the projection consumes, for a subscription filter.")
-	g.P("func (", p.router, ") EventTypes() []string {")
-	g.P("return []string{")
-	for _, e := range p.events {
-		g.P(g.eventType(e), ",")
-	}
-	g.P("}")
-	g.P("}")
-	g.P()
+	g.consumer(consumerFrame{
+		typ: p.router, field: "projector", iface: p.projector, newFunc: p.newRouter, nameConst: p.nameConst, events: p.events,
+		typeDoc:   fmt.Sprintf("%s routes recorded events to %s. Build it with %s. It is safe for concurrent use if its projector is.", p.router, an(p.projector), p.newRouter),
+		newDoc:    fmt.Sprintf("%s returns the %s projection that passes events to projector.", p.newRouter, name),
+		eventsDoc: "EventTypes returns the type names of the events the projection consumes, for a subscription filter.",
+	})
 	g.wrap("", fmt.Sprintf("Handle decodes rec and passes it to the %s method for its type. Events of other types are skipped, so that the projection can read an unfiltered log.", p.projector))
 	g.P("func (", v["p"], " ", p.router, ") Handle(", v["ctx"], " ", ctxType, ", ", v["rec"], " ", esEvent, ") error {")
 	g.P("switch ", v["rec"], ".Type {")
@@ -855,28 +873,12 @@ func (g *emitter) process(p *process) {
 	}
 	g.P("}")
 	g.P()
-	g.wrap("", fmt.Sprintf("%s describes the %s process manager to the esgen runtime: it correlates recorded events with process instances by their %s and routes them to %s. Build it with %s. It is safe for concurrent use if its handler is.", p.manager, name, p.correlation, an(p.handler), p.newManager))
-	g.P("type ", p.manager, " struct {")
-	g.P("handler ", p.handler)
-	g.P("}")
-	g.P()
-	g.wrap("", fmt.Sprintf("%s returns the %s process manager that passes events to handler.", p.newManager, name))
-	g.P("func ", p.newManager, "(handler ", p.handler, ") ", p.manager, " {")
-	g.P("return ", p.manager, "{handler: handler}")
-	g.P("}")
-	g.P()
-	g.P("// Name returns ", p.nameConst, ".")
-	g.P("func (", p.manager, ") Name() string { return ", p.nameConst, " }")
-	g.P()
-	g.wrap("", "EventTypes returns the type names of the events that drive the process, for a subscription filter.")
-	g.P("func (", p.manager, ") EventTypes() []string {")
-	g.P("return []string{")
-	for _, e := range p.events {
-		g.P(g.eventType(e), ",")
-	}
-	g.P("}")
-	g.P("}")
-	g.P()
+	g.consumer(consumerFrame{
+		typ: p.manager, field: "handler", iface: p.handler, newFunc: p.newManager, nameConst: p.nameConst, events: p.events,
+		typeDoc:   fmt.Sprintf("%s describes the %s process manager to the esgen runtime: it correlates recorded events with process instances by their %s and routes them to %s. Build it with %s. It is safe for concurrent use if its handler is.", p.manager, name, p.correlation, an(p.handler), p.newManager),
+		newDoc:    fmt.Sprintf("%s returns the %s process manager that passes events to handler.", p.newManager, name),
+		eventsDoc: "EventTypes returns the type names of the events that drive the process, for a subscription filter.",
+	})
 	g.wrap("", fmt.Sprintf("NewState returns the state of %s process before its first event.", an(name)))
 	g.P("func (", p.manager, ") NewState() *", state, " { return new(", state, ") }")
 	g.P()
