@@ -54,12 +54,6 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 		return es.AppendResult{}, err
 	}
 	op := "append to " + strconv.Quote(stream)
-	if s.isClosed() {
-		return es.AppendResult{}, fmt.Errorf("%s: %w", op, es.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return es.AppendResult{}, fmt.Errorf("%s: %w", op, err)
-	}
 	// Encode before taking the write lock, to hold it for less time.
 	metas := make([]any, len(events))
 	for i := range events {
@@ -67,11 +61,9 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 			metas[i] = string(m.AppendJSON(nil))
 		}
 	}
-
-	ctx = detach(ctx)
-	tx, err := s.w.BeginTx(ctx, nil)
+	ctx, tx, err := s.begin(ctx, op)
 	if err != nil {
-		return es.AppendResult{}, s.fail(ctx, op, err)
+		return es.AppendResult{}, err
 	}
 	defer tx.Rollback()
 
@@ -192,16 +184,9 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected es.Exp
 	if !expected.Valid() {
 		return fmt.Errorf("%s: %s: %w", op, expected, es.ErrInvalidArgument)
 	}
-	if s.isClosed() {
-		return fmt.Errorf("%s: %w", op, es.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	ctx = detach(ctx)
-	tx, err := s.w.BeginTx(ctx, nil)
+	ctx, tx, err := s.begin(ctx, op)
 	if err != nil {
-		return s.fail(ctx, op, err)
+		return err
 	}
 	defer tx.Rollback()
 	st, found, err := lookupStream(ctx, tx.StmtContext(ctx, s.stmts.lookupStream), stream)
@@ -235,16 +220,9 @@ func (s *Store) TruncateBefore(ctx context.Context, stream string, before int64)
 		return err
 	}
 	op := "truncate stream " + strconv.Quote(stream)
-	if s.isClosed() {
-		return fmt.Errorf("%s: %w", op, es.ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	ctx = detach(ctx)
-	tx, err := s.w.BeginTx(ctx, nil)
+	ctx, tx, err := s.begin(ctx, op)
 	if err != nil {
-		return s.fail(ctx, op, err)
+		return err
 	}
 	defer tx.Rollback()
 	st, found, err := lookupStream(ctx, tx.StmtContext(ctx, s.stmts.lookupStream), stream)
@@ -277,4 +255,23 @@ func (s *Store) TruncateBefore(ctx context.Context, stream string, before int64)
 		return s.fail(ctx, op, err)
 	}
 	return s.fail(ctx, op, tx.Commit())
+}
+
+// begin starts a write transaction for op on the store's one writer
+// connection. It refuses a closed store and a done context; the transaction
+// then runs under detach(ctx), since a statement the driver interrupts can
+// break the connection for every later write.
+func (s *Store) begin(ctx context.Context, op string) (context.Context, *sql.Tx, error) {
+	if s.isClosed() {
+		return nil, nil, fmt.Errorf("%s: %w", op, es.ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	ctx = detach(ctx)
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, nil, s.fail(ctx, op, err)
+	}
+	return ctx, tx, nil
 }
