@@ -427,7 +427,7 @@ func (g *emitter) descriptor(a *aggregate) {
 	g.P()
 
 	// EncodeEvent.
-	g.wrap("", fmt.Sprintf("EncodeEvent returns event as the input of an append: its type name and its deterministic protobuf encoding, so that a retried append carries the same bytes. Set the ID and Metadata before appending."))
+	g.wrap("", "EncodeEvent returns event as the input of an append: its type name and its deterministic protobuf encoding, so that a retried append carries the same bytes. Set the ID and Metadata before appending.")
 	g.P("func (", d, ") EncodeEvent(event ", a.eventIface, ") (", esEventData, ", error) {")
 	if len(a.events) > 0 {
 		g.P("var typ string")

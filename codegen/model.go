@@ -248,8 +248,6 @@ func optionPath(msg *protogen.Message, xt protoreflect.ExtensionType, sub ...int
 	return append(p, sub...)
 }
 
-func fieldPath(f *protogen.Field) protoreflect.SourcePath { return f.Location.Path }
-
 // resolve finds the message that name refers to from the scope of msg, with
 // protobuf's rules: a leading dot makes name fully qualified, otherwise the
 // innermost enclosing scope that has it wins.
