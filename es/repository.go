@@ -206,9 +206,7 @@ func (r *Repository[S, C, E]) load(ctx context.Context, stream string) (S, int64
 		}
 		version = rec.Version
 	}
-	if stale && r.every > 0 && version >= int64(r.every) {
-		r.saveSnapshot(ctx, stream, state, version)
-	}
+	r.replaceStale(ctx, stream, state, version, stale)
 	return state, version, nil
 }
 
@@ -222,19 +220,13 @@ func (r *Repository[S, C, E]) loadInOne(ctx context.Context, loader StreamLoader
 	}
 	state, version, stale := r.agg.NewState(), int64(0), false
 	if loaded.HasSnapshot {
-		snap := loaded.Snapshot
-		if snap.Fingerprint == r.agg.StateFingerprint() {
-			if err := proto.Unmarshal(snap.Data, state); err != nil {
-				return state, 0, fmt.Errorf("corrupt snapshot of stream %q at version %d (%s): %w", stream, snap.Version, r.agg.Name(), err)
-			}
-			version = snap.Version
-		} else {
-			r.cfg.logger.Info("es: ignoring a snapshot taken under another state schema", "stream", stream,
-				"version", snap.Version, "snapshot_fingerprint", snap.Fingerprint, "fingerprint", r.agg.StateFingerprint())
+		if state, version, stale, err = r.seed(stream, loaded.Snapshot); err != nil {
+			return state, 0, err
+		}
+		if stale {
 			if loaded, err = loader.LoadStream(ctx, stream, false); err != nil {
 				return state, 0, fmt.Errorf("load %s: %w", stream, err)
 			}
-			stale = true
 		}
 	}
 	for _, rec := range loaded.Events {
@@ -243,9 +235,7 @@ func (r *Repository[S, C, E]) loadInOne(ctx context.Context, loader StreamLoader
 		}
 		version = rec.Version
 	}
-	if stale && r.every > 0 && version >= int64(r.every) {
-		r.saveSnapshot(ctx, stream, state, version)
-	}
+	r.replaceStale(ctx, stream, state, version, stale)
 	return state, version, nil
 }
 
@@ -267,7 +257,17 @@ func (r *Repository[S, C, E]) fromSnapshot(ctx context.Context, stream string) (
 		r.snapErr.Add(1)
 		r.cfg.logger.Warn("es: load snapshot failed; replaying the whole stream", "stream", stream, "error", err)
 		return state, 0, false, nil
-	case snap.Fingerprint != r.agg.StateFingerprint():
+	}
+	return r.seed(stream, snap)
+}
+
+// seed returns the state a snapshot holds and its version. A snapshot taken
+// under another state schema is never decoded: seed returns a new state,
+// version 0 and stale, so that the caller replays the stream and replaces
+// the snapshot.
+func (r *Repository[S, C, E]) seed(stream string, snap Snapshot) (state S, version int64, stale bool, err error) {
+	state = r.agg.NewState()
+	if snap.Fingerprint != r.agg.StateFingerprint() {
 		r.cfg.logger.Info("es: ignoring a snapshot taken under another state schema", "stream", stream,
 			"version", snap.Version, "snapshot_fingerprint", snap.Fingerprint, "fingerprint", r.agg.StateFingerprint())
 		return state, 0, true, nil
@@ -276,6 +276,14 @@ func (r *Repository[S, C, E]) fromSnapshot(ctx context.Context, stream string) (
 		return state, 0, false, fmt.Errorf("corrupt snapshot of stream %q at version %d (%s): %w", stream, snap.Version, r.agg.Name(), err)
 	}
 	return state, snap.Version, false, nil
+}
+
+// replaceStale saves a snapshot in place of one taken under another schema,
+// once the stream is long enough to be snapshotted.
+func (r *Repository[S, C, E]) replaceStale(ctx context.Context, stream string, state S, version int64, stale bool) {
+	if stale && r.every > 0 && version >= int64(r.every) {
+		r.saveSnapshot(ctx, stream, state, version)
+	}
 }
 
 // apply upcasts, decodes and evolves one stored event.
