@@ -96,7 +96,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected es.ExpectedV
 			if res, done, err := s.resent(ctx, stream, &b); done || err != nil {
 				return res, err
 			}
-			state, err := s.appendOnce(ctx, stream, expected, &batch{})
+			state, err := s.streamState(ctx, stream)
 			if err != nil {
 				return es.AppendResult{}, s.mapErr(ctx, what, err)
 			}
@@ -120,6 +120,13 @@ func (s *Store) appendOnce(ctx context.Context, stream string, expected es.Expec
 	err := s.pool.QueryRow(ctx, s.sql.append, stream, int64(expected), b.ids, b.types, b.data, b.metadata).
 		Scan(&r.visible, &r.tombstoned, &r.inserted, &r.version, &r.tx, &r.position)
 	return r, err
+}
+
+// streamState reads the stream's visible version (0 when it has no events
+// or reads as deleted) and whether it is tombstoned, with the append
+// statement and an empty batch, so that the rules live in one statement.
+func (s *Store) streamState(ctx context.Context, stream string) (appendRow, error) {
+	return s.appendOnce(ctx, stream, es.Any, &batch{})
 }
 
 // afterAppend interprets a completed append statement.

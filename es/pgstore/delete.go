@@ -56,7 +56,7 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected es.Exp
 		return err
 	case errors.As(err, &pgErr) && pgErr.Code == "23505":
 		// An append took the version first.
-		state, err := s.appendOnce(ctx, stream, es.Any, &batch{})
+		state, err := s.streamState(ctx, stream)
 		if err != nil {
 			return s.mapErr(ctx, what, err)
 		}

@@ -130,7 +130,7 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, dir e
 			}
 			if seen == 0 && len(events) == 0 {
 				// Nothing in range: tell a missing stream from an empty range.
-				state, err := s.appendOnce(ctx, stream, es.Any, &batch{})
+				state, err := s.streamState(ctx, stream)
 				if err != nil {
 					yield(es.Event{}, s.mapErr(ctx, what, err))
 					return

@@ -177,7 +177,7 @@ func (s *Store) mapErr(ctx context.Context, what string, err error) error {
 	if errors.As(err, &pgErr) && (pgErr.Code == "42P01" || pgErr.Code == "3F000" || pgErr.Code == "42883") {
 		return fmt.Errorf("pgstore: %s: schema %q has no esgen event tables (run pgstore.Migrate or `esgen migrate`): %w", what, s.cfg.schema, err)
 	}
-	if errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, context.Canceled) && s.stopCtx.Err() != nil {
+	if errors.Is(err, pgx.ErrTxClosed) || (errors.Is(err, context.Canceled) && s.stopCtx.Err() != nil) {
 		return fmt.Errorf("pgstore: %s: %w", what, es.ErrClosed)
 	}
 	return fmt.Errorf("pgstore: %s: %w", what, err)
