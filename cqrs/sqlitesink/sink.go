@@ -26,7 +26,7 @@ const Component = "sqlitesink"
 
 // Migrations returns the sink's migrations in order.
 func Migrations() []sqlitestore.Migration {
-	ms, err := sqlitestore.ParseMigrations(migrationFiles, "migrations")
+	ms, err := sqlitestore.LoadMigrations(migrationFiles, "migrations")
 	if err != nil {
 		panic(err) // embedded at build time: a bad name is a build defect
 	}

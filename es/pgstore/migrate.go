@@ -5,13 +5,12 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
-	"path"
-	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/esgen-dev/esgen/internal/migration"
 )
 
 //go:embed migrations/*.sql
@@ -38,34 +37,12 @@ func Migrations() []Migration {
 // of NNNN. Other esgen packages that keep tables beside the log (snapshots,
 // checkpoints, read models) use it with [MigrateSet].
 func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
-	if err != nil {
-		return nil, fmt.Errorf("read migrations in %s: %w", dir, err)
+	files, err := migration.Load(fsys, dir)
+	ms := make([]Migration, len(files))
+	for i, f := range files {
+		ms[i] = Migration(f)
 	}
-	var ms []Migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, rest, ok := strings.Cut(name, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("migration file %s: name must be NNNN_description.sql with NNNN > 0", name)
-		}
-		b, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("read migration %s: %w", name, err)
-		}
-		ms = append(ms, Migration{Version: v, Name: strings.TrimSuffix(rest, ".sql"), SQL: string(b)})
-	}
-	slices.SortFunc(ms, func(a, b Migration) int { return a.Version - b.Version })
-	for i := 1; i < len(ms); i++ {
-		if ms[i].Version == ms[i-1].Version {
-			return nil, fmt.Errorf("migrations %s and %s share version %d", ms[i-1].Name, ms[i].Name, ms[i].Version)
-		}
-	}
-	return ms, nil
+	return ms, err
 }
 
 // Migrate creates or upgrades the event store's tables in the configured

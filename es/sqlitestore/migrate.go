@@ -5,12 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/esgen-dev/esgen/es"
+	"github.com/esgen-dev/esgen/internal/migration"
 )
 
 // Migration is one step of a component's schema in the store's file.
@@ -28,33 +27,19 @@ type Migration struct {
 	SQL string
 }
 
-// ParseMigrations reads a component's migrations from the files of dir in
-// fsys named NNNN_name.sql (such as 0001_events.sql), ordered by number. It
-// is meant for migrations embedded with [embed.FS].
-func ParseMigrations(fsys fs.FS, dir string) ([]Migration, error) {
-	entries, err := fs.ReadDir(fsys, dir)
+// LoadMigrations reads a component's migrations from the files of dir in
+// fsys named NNNN_name.sql (such as 0001_events.sql), ordered by number; the
+// numbers must run 1, 2, 3... It is meant for migrations embedded with
+// [embed.FS].
+func LoadMigrations(fsys fs.FS, dir string) ([]Migration, error) {
+	files, err := migration.Load(fsys, dir)
 	if err != nil {
-		return nil, fmt.Errorf("sqlitestore: read migrations in %s: %w", dir, err)
+		return nil, fmt.Errorf("sqlitestore: %w", err)
 	}
-	var ms []Migration
-	for _, e := range entries {
-		name := e.Name()
-		if e.IsDir() || !strings.HasSuffix(name, ".sql") {
-			continue
-		}
-		num, rest, ok := strings.Cut(strings.TrimSuffix(name, ".sql"), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("sqlitestore: migration file %s: want the name NNNN_what.sql", path.Join(dir, name))
-		}
-		b, err := fs.ReadFile(fsys, path.Join(dir, name))
-		if err != nil {
-			return nil, fmt.Errorf("sqlitestore: read migration: %w", err)
-		}
-		ms = append(ms, Migration{Version: v, Name: rest, SQL: string(b)})
+	ms := make([]Migration, len(files))
+	for i, f := range files {
+		ms[i] = Migration(f)
 	}
-	// fs.ReadDir sorts by name, so zero-padded numbers are in order;
-	// checkMigrations catches any other numbering.
 	return ms, checkMigrations("", ms)
 }
 

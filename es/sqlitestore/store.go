@@ -292,7 +292,7 @@ func (s *Store) init(ctx context.Context) error {
 			return err
 		}
 	}
-	ms, err := ParseMigrations(migrationFiles, "migrations/es")
+	ms, err := LoadMigrations(migrationFiles, "migrations/es")
 	if err != nil {
 		return err
 	}
