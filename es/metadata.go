@@ -29,6 +29,15 @@ func isReservedMetaKey(k string) bool {
 	return false
 }
 
+// named returns the named fields as JSON key and value pairs.
+func (m *Metadata) named() [6][2]string {
+	return [6][2]string{
+		{metaCorrelationID, m.CorrelationID}, {metaCausationID, m.CausationID},
+		{metaTenantID, m.TenantID}, {metaUserID, m.UserID},
+		{metaTraceParent, m.TraceParent}, {metaTraceState, m.TraceState},
+	}
+}
+
 func (m *Metadata) validate() error {
 	check := func(what, s string) error {
 		if !utf8.ValidString(s) || strings.IndexByte(s, 0) >= 0 {
@@ -36,11 +45,7 @@ func (m *Metadata) validate() error {
 		}
 		return nil
 	}
-	for _, kv := range [...][2]string{
-		{metaCorrelationID, m.CorrelationID}, {metaCausationID, m.CausationID},
-		{metaTenantID, m.TenantID}, {metaUserID, m.UserID},
-		{metaTraceParent, m.TraceParent}, {metaTraceState, m.TraceState},
-	} {
+	for _, kv := range m.named() {
 		if err := check(kv[0], kv[1]); err != nil {
 			return err
 		}
@@ -82,10 +87,7 @@ func (m Metadata) MarshalJSON() ([]byte, error) {
 func (m Metadata) AppendJSON(b []byte) []byte {
 	b = append(b, '{')
 	first := true
-	field := func(k, v string) {
-		if v == "" {
-			return
-		}
+	pair := func(k, v string) {
 		if !first {
 			b = append(b, ',')
 		}
@@ -94,20 +96,14 @@ func (m Metadata) AppendJSON(b []byte) []byte {
 		b = append(b, ':')
 		b = appendJSONString(b, v)
 	}
-	field(metaCorrelationID, m.CorrelationID)
-	field(metaCausationID, m.CausationID)
-	field(metaTenantID, m.TenantID)
-	field(metaUserID, m.UserID)
-	field(metaTraceParent, m.TraceParent)
-	field(metaTraceState, m.TraceState)
-	for k, v := range m.Extra {
-		if !first {
-			b = append(b, ',')
+	// Named fields are left out when empty; Extra is written as given.
+	for _, kv := range m.named() {
+		if kv[1] != "" {
+			pair(kv[0], kv[1])
 		}
-		first = false
-		b = appendJSONString(b, k)
-		b = append(b, ':')
-		b = appendJSONString(b, v)
+	}
+	for k, v := range m.Extra {
+		pair(k, v)
 	}
 	return append(b, '}')
 }
