@@ -421,6 +421,55 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 }
 
+// RunUntil runs the projection like [Runner.Run] until its checkpoint
+// reaches target, then stops it gracefully and returns nil. target is asked
+// about every 10ms, so it may move (the checkpoint of a live projection, the
+// head of the log); return a fixed position to run to a fixed point.
+// progress, when not nil, is called about once a second with the
+// checkpoint and the latest target. RunUntil returns the error of target, the
+// *ParkedError of an event that stopped the projection, or ctx's error when
+// ctx ends first.
+func (r *Runner) RunUntil(ctx context.Context, target func(context.Context) (es.Position, error), progress func(checkpoint, target es.Position)) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.Run(runCtx) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	var lastProgress time.Time
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err == nil {
+				err = fmt.Errorf("cqrs: projection %q stopped before reaching its target", r.proj.Name())
+			}
+			return err
+		case <-tick.C:
+		}
+		to, err := target(runCtx)
+		if err != nil {
+			cancel()
+			<-done
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("cqrs: projection %q: target: %w", r.proj.Name(), err)
+		}
+		st := r.Status()
+		if progress != nil && time.Since(lastProgress) >= time.Second {
+			progress(st.Checkpoint, to)
+			lastProgress = time.Now()
+		}
+		if st.State == StateRunning && !st.Checkpoint.Before(to) {
+			cancel()
+			return <-done
+		}
+	}
+}
+
 // runHeld takes the lease (if any) and consumes until ctx is done, the
 // lease is lost (nil), or an event stops the projection.
 func (r *Runner) runHeld(ctx context.Context) error {

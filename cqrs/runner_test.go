@@ -473,3 +473,69 @@ func TestNewRunner_RejectsBadConfigWithEveryProblem(t *testing.T) {
 		}
 	}
 }
+
+func TestRunner_RunUntilStopsAtAMovingTarget(t *testing.T) {
+	st := memstore.New()
+	first := appendN(t, st, 3, 10, "test.Counted")
+	sink := newMemSink()
+	r := newRunner(t, st, sink, counter{}, cqrs.WithBatch(7, time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The target moves once it is reached the first time: RunUntil follows.
+	var second es.Position
+	asked := 0
+	target := func(context.Context) (es.Position, error) {
+		asked++
+		if second.IsZero() && !r.Status().Checkpoint.Before(first) {
+			second = appendN(t, st, 1, 5, "test.Counted")
+		}
+		if second.IsZero() {
+			return first, nil
+		}
+		return second, nil
+	}
+	var progress []es.Position
+	if err := r.RunUntil(ctx, target, func(cp, _ es.Position) { progress = append(progress, cp) }); err != nil {
+		t.Fatal(err)
+	}
+	model, cp, _ := sink.snapshot()
+	if cp != second || model["s-0"] != 15 || model["s-1"] != 10 || model["s-2"] != 10 {
+		t.Fatalf("checkpoint %s (want %s), model %v", cp, second, model)
+	}
+	if asked < 2 || len(progress) == 0 {
+		t.Fatalf("target asked %d times, progress called %d times", asked, len(progress))
+	}
+	if s := r.Status().State; s != cqrs.StateStopped {
+		t.Fatalf("state after RunUntil: %s, want stopped", s)
+	}
+}
+
+func TestRunner_RunUntilReturnsWhyItStopped(t *testing.T) {
+	st := memstore.New()
+	head := appendN(t, st, 1, 3, "test.Counted")
+	to := func(context.Context) (es.Position, error) { return head, nil }
+	poison := counter{fail: func(e es.Event) error {
+		if e.Version == 2 {
+			return errors.New("poison")
+		}
+		return nil
+	}}
+	r := newRunner(t, st, newMemSink(), poison)
+	var pe *cqrs.ParkedError
+	if err := r.RunUntil(context.Background(), to, nil); !errors.As(err, &pe) {
+		t.Fatalf("RunUntil with a poison event: %v, want a *ParkedError", err)
+	}
+
+	r = newRunner(t, st, newMemSink(), counter{})
+	broken := errors.New("no head")
+	if err := r.RunUntil(context.Background(), func(context.Context) (es.Position, error) { return es.Position{}, broken }, nil); !errors.Is(err, broken) {
+		t.Fatalf("RunUntil with a failing target: %v", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	never := func(context.Context) (es.Position, error) { return es.Position{Commit: 1 << 60}, nil }
+	if err := newRunner(t, st, newMemSink(), counter{}).RunUntil(ctx, never, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RunUntil past its context: %v", err)
+	}
+}

@@ -98,7 +98,8 @@ CREATE TABLE IF NOT EXISTS `+ident(t+nextSuffix)+` (LIKE `+ident(t)+` INCLUDING 
 	if err != nil {
 		return err
 	}
-	if err := s.catchUp(ctx, r, name, opts.Progress); err != nil {
+	live := func(ctx context.Context) (es.Position, error) { return s.Checkpoint(ctx, name) }
+	if err := r.RunUntil(ctx, live, opts.Progress); err != nil {
 		return fmt.Errorf("pgsink: %s: %w", what, err)
 	}
 	for attempt := 0; ; attempt++ {
@@ -130,42 +131,6 @@ CREATE TABLE IF NOT EXISTS `+ident(t+nextSuffix)+` (LIKE `+ident(t)+` INCLUDING 
 		}
 	}
 	return nil
-}
-
-// catchUp runs r until its checkpoint reaches the live projection's.
-func (s *Sink) catchUp(ctx context.Context, r *cqrs.Runner, live string, progress func(rebuild, live es.Position)) error {
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	var lastProgress time.Time
-	for {
-		select {
-		case err := <-done:
-			if err == nil {
-				err = ctx.Err()
-			}
-			return err
-		case <-tick.C:
-		}
-		target, err := s.Checkpoint(ctx, live)
-		if err != nil {
-			cancel()
-			<-done
-			return err
-		}
-		st := r.Status()
-		if progress != nil && time.Since(lastProgress) >= time.Second {
-			progress(st.Checkpoint, target)
-			lastProgress = time.Now()
-		}
-		if st.State == cqrs.StateRunning && !st.Checkpoint.Before(target) {
-			cancel()
-			return <-done
-		}
-	}
 }
 
 // swap makes the copies live in one transaction.

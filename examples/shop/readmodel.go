@@ -127,25 +127,10 @@ func catchUp(ctx context.Context, store es.Store, sink cqrs.Sink, projection cqr
 	if err != nil {
 		return err
 	}
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- r.Run(runCtx) }()
-	tick := time.NewTicker(2 * time.Millisecond)
-	defer tick.Stop()
-	for r.Status().Checkpoint.Before(head) {
-		select {
-		case err := <-done:
-			return fmt.Errorf("projection %s stopped before catching up: %w", projection.Name(), err)
-		case <-ctx.Done():
-			stop()
-			<-done
-			return ctx.Err()
-		case <-tick.C:
-		}
+	if err := r.RunUntil(ctx, func(context.Context) (es.Position, error) { return head, nil }, nil); err != nil {
+		return fmt.Errorf("projection %s: catch up: %w", projection.Name(), err)
 	}
-	stop()
-	return <-done
+	return nil
 }
 
 // sqlSummarizer is the projector of the Summary read model kept in a
