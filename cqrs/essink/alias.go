@@ -54,29 +54,57 @@ func (s *Sink) SwapAlias(ctx context.Context, alias, from, to string) error {
 	if alias == "" || to == "" {
 		return fmt.Errorf("essink: swap alias %q to %q: alias and target are required", alias, to)
 	}
+	var actions []aliasAction
+	if from != "" {
+		actions = append(actions, aliasAction{kind: "remove", index: from, alias: alias, mustExist: true})
+	}
+	actions = append(actions, aliasAction{kind: "add", index: to, alias: alias, writeIndex: true})
+	return s.updateAliases(ctx, fmt.Sprintf("swap alias %q from %q to %q", alias, from, to), actions)
+}
+
+// aliasAction is one action of an _aliases request.
+type aliasAction struct {
+	kind       string // "add" or "remove"
+	index      string
+	alias      string
+	mustExist  bool // remove: fail unless alias points at index
+	writeIndex bool // add: make index the alias's write index
+}
+
+// updateAliases sends actions in one _aliases request, which Elasticsearch
+// applies atomically: all or none.
+func (s *Sink) updateAliases(ctx context.Context, what string, actions []aliasAction) error {
 	type target struct {
 		Index      string `json:"index"`
 		Alias      string `json:"alias"`
 		MustExist  *bool  `json:"must_exist,omitempty"`
 		WriteIndex *bool  `json:"is_write_index,omitempty"`
 	}
-	var actions []map[string]target
 	yes := true
-	if from != "" {
-		actions = append(actions, map[string]target{"remove": {Index: from, Alias: alias, MustExist: &yes}})
+	body := struct {
+		Actions []map[string]target `json:"actions"`
+	}{}
+	for _, a := range actions {
+		t := target{Index: a.index, Alias: a.alias}
+		if a.mustExist {
+			t.MustExist = &yes
+		}
+		if a.writeIndex {
+			t.WriteIndex = &yes
+		}
+		body.Actions = append(body.Actions, map[string]target{a.kind: t})
 	}
-	actions = append(actions, map[string]target{"add": {Index: to, Alias: alias, WriteIndex: &yes}})
-	body, err := json.Marshal(map[string]any{"actions": actions})
+	b, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("essink: swap alias %q: %w", alias, err)
+		return fmt.Errorf("essink: %s: %w", what, err)
 	}
-	res, err := s.client.Indices.UpdateAliases(bytes.NewReader(body), s.client.Indices.UpdateAliases.WithContext(ctx))
+	res, err := s.client.Indices.UpdateAliases(bytes.NewReader(b), s.client.Indices.UpdateAliases.WithContext(ctx))
 	if err != nil {
-		return fmt.Errorf("essink: swap alias %q from %q to %q: %w", alias, from, to, err)
+		return fmt.Errorf("essink: %s: %w", what, err)
 	}
 	defer res.Body.Close()
 	if err := statusError(res.StatusCode, res.Body); err != nil {
-		return fmt.Errorf("essink: swap alias %q from %q to %q: %w", alias, from, to, err)
+		return fmt.Errorf("essink: %s: %w", what, err)
 	}
 	return nil
 }

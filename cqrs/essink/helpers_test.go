@@ -68,7 +68,7 @@ func eachTarget(t *testing.T, fn func(t *testing.T, tg target)) {
 		tg := target{client: newClient(t, url), prefix: "esgen_test_" + hex.EncodeToString(b) + "_"}
 		t.Cleanup(func() {
 			// Wildcard deletes are refused by default; the tests use these names.
-			for _, n := range []string{"checkpoints", "orders", "orders_v1", "orders_v2"} {
+			for _, n := range []string{"checkpoints", "orders", "orders_v1", "orders_v2", "orders_v3", "orders_v4", "clean"} {
 				res, err := tg.client.Indices.Delete([]string{tg.index(n)})
 				if err == nil {
 					res.Body.Close()

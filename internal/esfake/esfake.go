@@ -1,8 +1,8 @@
 // Package esfake is a model of the parts of Elasticsearch 8 that esgen's
 // Elasticsearch sink uses, served over HTTP for request-level tests: the
-// bulk API with external versioning, single-document index and get, index
-// creation and deletion, aliases, and the X-Elastic-Product header the v8
-// client checks. Faults are injected per request or per bulk item.
+// bulk API with external versioning, single-document index, get and delete,
+// index creation (with aliases) and deletion, alias reads and updates, and
+// the X-Elastic-Product header the v8 client checks. Faults are injected per request or per bulk item.
 package esfake
 
 import (
@@ -20,8 +20,8 @@ import (
 )
 
 // Server is a model of the parts of Elasticsearch the sink uses: the bulk
-// API, single-document index and get, index creation and deletion, and
-// aliases, with external versioning as the server does it (a write is kept
+// API, single-document index, get and delete, index creation and deletion,
+// and aliases (each pointing at one index), with external versioning as the server does it (a write is kept
 // only when its version is above the stored one, deletes leave a versioned
 // tombstone). Faults are injected per request or per bulk item.
 type Server struct {
@@ -153,14 +153,34 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, 200, map[string]any{"_index": ix, "_id": parts[2], "_version": d.version, "found": true, "_source": d.source})
-	case len(parts) == 1 && r.Method == http.MethodPut:
-		if _, ok := f.indices[parts[0]]; ok {
-			writeJSON(w, 400, map[string]any{"error": esError("resource_already_exists_exception", "index ["+parts[0]+"] already exists"), "status": 400})
+	case len(parts) == 3 && parts[1] == "_doc" && r.Method == http.MethodDelete:
+		ix := f.resolve(parts[0])
+		d, ok := f.indices[ix][parts[2]]
+		if !ok || d.deleted {
+			writeJSON(w, 404, map[string]any{"_index": ix, "_id": parts[2], "result": "not_found"})
 			return
 		}
-		f.indices[parts[0]] = map[string]*doc{}
-		writeJSON(w, 200, map[string]any{"acknowledged": true, "index": parts[0]})
+		// Without a version the delete is internally versioned: one more.
+		f.indices[ix][parts[2]] = &doc{version: d.version + 1, deleted: true}
+		writeJSON(w, 200, map[string]any{"_index": ix, "_id": parts[2], "_version": d.version + 1, "result": "deleted"})
+	case len(parts) == 2 && parts[0] == "_alias" && r.Method == http.MethodGet:
+		f.getAlias(w, parts[1])
+	case len(parts) == 1 && r.Method == http.MethodHead:
+		_, isIndex := f.indices[parts[0]]
+		_, isAlias := f.aliases[parts[0]]
+		if isIndex || isAlias {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	case len(parts) == 1 && r.Method == http.MethodPut:
+		f.createIndex(w, parts[0], body)
 	case len(parts) == 1 && r.Method == http.MethodDelete:
+		if _, ok := f.aliases[parts[0]]; ok {
+			writeJSON(w, 400, map[string]any{"error": esError("illegal_argument_exception",
+				"The provided expression ["+parts[0]+"] matches an alias, specify the corresponding concrete indices instead."), "status": 400})
+			return
+		}
 		if _, ok := f.indices[parts[0]]; !ok {
 			writeJSON(w, 404, map[string]any{"error": esError("index_not_found_exception", "no such index ["+parts[0]+"]"), "status": 404})
 			return
@@ -292,10 +312,59 @@ func (f *Server) updateAliases(w http.ResponseWriter, body []byte) {
 					writeJSON(w, 404, map[string]any{"error": esError("index_not_found_exception", "no such index ["+a.Index+"]"), "status": 404})
 					return
 				}
+				if _, ok := f.indices[a.Alias]; ok {
+					writeJSON(w, 400, map[string]any{"error": esError("invalid_alias_name_exception",
+						"Invalid alias name ["+a.Alias+"]: an index or data stream exists with the same name as the alias"), "status": 400})
+					return
+				}
 				next[a.Alias] = a.Index
 			}
 		}
 	}
 	f.aliases = next
 	writeJSON(w, 200, map[string]any{"acknowledged": true})
+}
+
+// createIndex creates index name with the aliases of body, if any.
+func (f *Server) createIndex(w http.ResponseWriter, name string, body []byte) {
+	if _, ok := f.indices[name]; ok {
+		writeJSON(w, 400, map[string]any{"error": esError("resource_already_exists_exception", "index ["+name+"] already exists"), "status": 400})
+		return
+	}
+	if _, ok := f.aliases[name]; ok {
+		writeJSON(w, 400, map[string]any{"error": esError("invalid_index_name_exception", "Invalid index name ["+name+"], already exists as alias"), "status": 400})
+		return
+	}
+	var req struct {
+		Aliases map[string]json.RawMessage `json:"aliases"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			writeJSON(w, 400, map[string]any{"error": esError("parse_exception", err.Error()), "status": 400})
+			return
+		}
+	}
+	for a := range req.Aliases {
+		if _, ok := f.indices[a]; ok || a == name {
+			writeJSON(w, 400, map[string]any{"error": esError("invalid_alias_name_exception",
+				"Invalid alias name ["+a+"]: an index or data stream exists with the same name as the alias"), "status": 400})
+			return
+		}
+	}
+	f.indices[name] = map[string]*doc{}
+	for a := range req.Aliases {
+		f.aliases[a] = name
+	}
+	writeJSON(w, 200, map[string]any{"acknowledged": true, "index": name})
+}
+
+// getAlias answers GET /_alias/NAME as Elasticsearch does: the indexes the
+// alias points at, with the alias, or 404.
+func (f *Server) getAlias(w http.ResponseWriter, name string) {
+	ix, ok := f.aliases[name]
+	if !ok {
+		writeJSON(w, 404, map[string]any{"error": "alias [" + name + "] missing", "status": 404})
+		return
+	}
+	writeJSON(w, 200, map[string]any{ix: map[string]any{"aliases": map[string]any{name: map[string]any{}}}})
 }
