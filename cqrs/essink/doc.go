@@ -24,9 +24,13 @@
 //
 // Document writes of one batch, their retries (failed items only, with
 // backoff), the circuit breaker in front of the cluster, checkpoints, and
-// index helpers for blue/green rebuilds behind an alias ([Sink.CreateIndex],
-// [Sink.SwapAlias], [Sink.DropIndex]). It does not own mappings, index
-// templates, searches, or the projection runner.
+// blue/green rebuilds behind index aliases: [Sink.Rebuild] builds the next
+// versioned index from the log beside the live one and swaps the alias
+// atomically; handlers name indexes through [Name], which is the alias or,
+// during a rebuild, the index being built. The steps are exported too
+// ([Sink.CreateIndex], [Sink.SwapAlias], [Sink.ResolveAlias],
+// [Sink.DropIndex]). It does not own index templates, searches, or the
+// projection runner.
 //
 // # Failures
 //

@@ -9,6 +9,7 @@ import (
 	"github.com/elastic/go-elasticsearch/v8"
 
 	"github.com/esgen-dev/esgen/es"
+	"github.com/esgen-dev/esgen/es/memstore"
 	"github.com/esgen-dev/esgen/internal/esfake"
 )
 
@@ -63,4 +64,54 @@ func ExampleSink() {
 	// Output:
 	// checkpoint: 2/2
 	// order-1: OrderPaid, version 4294967298 (position 2/2 packed)
+}
+
+// statusDocs keeps each order's last event type in the index behind the
+// alias "orders".
+type statusDocs struct{}
+
+func (statusDocs) Name() string         { return "order-status" }
+func (statusDocs) EventTypes() []string { return nil } // all
+func (statusDocs) Handle(ctx context.Context, rec es.Event) error {
+	// Name is the alias, or during a rebuild the index being built.
+	return Index(ctx, Name(ctx, "orders"), rec.StreamID, map[string]any{"status": rec.Type})
+}
+
+// Rebuild builds the read model into the next versioned index and swaps the
+// alias; the first rebuild also creates the alias.
+func ExampleSink_Rebuild() {
+	srv := httptest.NewServer(esfake.NewServer()) // stands in for Elasticsearch
+	defer srv.Close()
+	client, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{srv.URL}, DisableRetry: true})
+	if err != nil {
+		panic(err)
+	}
+	sink, err := New(client)
+	if err != nil {
+		panic(err)
+	}
+	ctx := context.Background()
+	store := memstore.New()
+	for _, typ := range []string{"OrderPlaced", "OrderPaid"} {
+		if _, err := store.Append(ctx, "order-1", es.Any, es.EventData{Type: typ, Data: []byte{}}); err != nil {
+			panic(err)
+		}
+	}
+	opts := RebuildOptions{Indexes: []IndexSpec{{
+		Alias: "orders",
+		Body:  []byte(`{"mappings":{"properties":{"status":{"type":"keyword"}}}}`),
+	}}}
+	for range 2 {
+		if err := sink.Rebuild(ctx, store, statusDocs{}, opts); err != nil {
+			panic(err)
+		}
+		live, err := sink.ResolveAlias(ctx, "orders")
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println("orders →", live)
+	}
+	// Output:
+	// orders → [orders_v1]
+	// orders → [orders_v2]
 }

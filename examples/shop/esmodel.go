@@ -8,16 +8,26 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/elastic/go-elasticsearch/v8"
 
+	"github.com/esgen-dev/esgen/cqrs"
 	"github.com/esgen-dev/esgen/cqrs/essink"
 	"github.com/esgen-dev/esgen/es"
 	orderv1 "github.com/esgen-dev/esgen/examples/shop/gen/shop/order/v1"
 )
 
-// ordersIndex is the Elasticsearch index of the order documents.
+// ordersIndex is the alias of the Elasticsearch index of the order
+// documents. Searches and the projection use the alias; the index behind it
+// is versioned (shop-orders_v1, _v2...), and each rebuild builds the next.
 const ordersIndex = "shop-orders"
+
+// ordersSpec is the alias and the settings and mappings of each version of
+// the index behind it.
+var ordersSpec = essink.IndexSpec{Alias: ordersIndex, Body: []byte(`{"mappings":{"properties":{
+	"order_id":{"type":"keyword"},"customer_id":{"type":"keyword"},"status":{"type":"keyword"},
+	"lines":{"type":"integer"},"total_cents":{"type":"long"},"paid_cents":{"type":"long"}}}}`)}
 
 type orderRepo = es.Repository[*orderv1.Order, orderv1.OrderCommand, orderv1.OrderEvent]
 
@@ -54,7 +64,8 @@ func (p orderDocs) Handle(ctx context.Context, rec es.Event) error {
 	if err != nil {
 		return err
 	}
-	return essink.Index(ctx, ordersIndex, id, orderDoc{
+	// essink.Name is the alias, or during a rebuild the index being built.
+	return essink.Index(ctx, essink.Name(ctx, ordersIndex), id, orderDoc{
 		OrderID:    id,
 		CustomerID: order.GetCustomerId(),
 		Status:     strings.ToLower(strings.TrimPrefix(order.GetStatus().String(), "ORDER_STATUS_")),
@@ -87,9 +98,38 @@ func openSearch(url string, logger *slog.Logger) (*searchModel, error) {
 	return &searchModel{client: client, sink: sink, logger: logger}, nil
 }
 
-// update brings the order documents up to the log.
+// update brings the order documents up to the log. The first run builds
+// the index the way a rebuild does, which creates it and the alias.
 func (m *searchModel) update(ctx context.Context, store es.Store, orders *orderRepo) error {
+	live, err := m.sink.ResolveAlias(ctx, ordersIndex)
+	if err != nil {
+		return err
+	}
+	if len(live) == 0 {
+		if _, err := m.rebuild(ctx, store, orders); err != nil {
+			return err
+		}
+	}
 	return catchUp(ctx, store, m.sink, orderDocs{orders}, m.logger)
+}
+
+// rebuild builds the next version of the order documents from the log,
+// blue/green, and returns the index now behind the alias. Searches read the
+// current version until the alias swaps to the new one.
+func (m *searchModel) rebuild(ctx context.Context, store es.Store, orders *orderRepo) (string, error) {
+	err := m.sink.Rebuild(ctx, store, orderDocs{orders}, essink.RebuildOptions{
+		Indexes: []essink.IndexSpec{ordersSpec},
+		Runner: []cqrs.RunnerOption{cqrs.WithRunnerConfig(cqrs.RunnerConfig{
+			MaxWait: 5 * time.Millisecond, CheckpointInterval: 5 * time.Millisecond, Logger: m.logger})},
+	})
+	if err != nil {
+		return "", err
+	}
+	live, err := m.sink.ResolveAlias(ctx, ordersIndex)
+	if err != nil || len(live) != 1 {
+		return "", fmt.Errorf("alias %s after the rebuild: %v, %w", ordersIndex, live, err)
+	}
+	return live[0], nil
 }
 
 // status reads one order's status back from its document.

@@ -53,6 +53,7 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 	path := fs.String("db", "shop.db", "SQLite file, with -store sqlite")
 	url := fs.String("database-url", "", "Postgres URL, with -store postgres (default $DATABASE_URL)")
 	search := fs.String("elasticsearch", "", "Elasticsearch URL for the order documents (default $ELASTICSEARCH_URL; none: no search read model)")
+	rebuildSearch := fs.Bool("rebuild-search", false, "rebuild the order documents blue/green into the next index version before the session (with -elasticsearch)")
 	verbose := fs.Bool("v", false, "log every command to stderr")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,12 +87,22 @@ func run(ctx context.Context, stdout io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *rebuildSearch && *search == "" {
+		return fmt.Errorf("%w: -rebuild-search needs -elasticsearch or ELASTICSEARCH_URL", errUsage)
+	}
 	if *search != "" {
 		if s.search, err = openSearch(*search, logger); err != nil {
 			return err
 		}
 	}
 	fmt.Fprintf(stdout, "shop on %s\n", b.name)
+	if *rebuildSearch {
+		ix, err := s.search.rebuild(ctx, b.store, s.orders)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "search: rebuilt %s into %s\n", ordersIndex, ix)
+	}
 	return s.session(ctx)
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/elastic/go-elasticsearch/v8"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/esgen-dev/esgen/es/sqlitestore"
@@ -190,4 +192,44 @@ func TestRun_ElasticsearchOrderDocuments(t *testing.T) {
 	// documents as they were.
 	out = session(t, "-db", db, "-elasticsearch", srv.URL)
 	mustContain(t, out, "search: shop-orders holds ord-0004 shipped, ord-0005 cancelled, ord-0006 cancelled")
+
+	// A blue/green rebuild builds shop-orders_v2 from the log and swaps
+	// the alias; searches then read every order from it.
+	fake.ResetLog()
+	out = session(t, "-db", db, "-elasticsearch", srv.URL, "-rebuild-search")
+	mustContain(t, out, "search: rebuilt shop-orders into shop-orders_v2",
+		"search: shop-orders holds ord-0007 shipped, ord-0008 cancelled, ord-0009 cancelled")
+	var created, dropped bool
+	for _, r := range fake.Log() {
+		created = created || (r.Method == "PUT" && r.Path == "/shop-orders_v2" && strings.Contains(r.Body, `"status":{"type":"keyword"}`))
+		dropped = dropped || (r.Method == "DELETE" && r.Path == "/shop-orders_v1")
+	}
+	if !created || !dropped {
+		t.Fatalf("the rebuild created shop-orders_v2 with its mappings: %v; dropped shop-orders_v1: %v", created, dropped)
+	}
+	client, err := elasticsearch.NewClient(elasticsearch.Config{Addresses: []string{srv.URL}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := client.Get("shop-orders", "ord-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var doc struct {
+		Index  string         `json:"_index"`
+		Source map[string]any `json:"_source"`
+	}
+	if err := json.NewDecoder(res.Body).Decode(&doc); err != nil || doc.Index != "shop-orders_v2" || doc.Source["status"] != "shipped" {
+		t.Fatalf("ord-0001 after the rebuild: %+v, %v", doc, err)
+	}
+}
+
+func TestRun_RebuildSearchNeedsElasticsearch(t *testing.T) {
+	t.Setenv("ELASTICSEARCH_URL", "")
+	var out strings.Builder
+	err := run(t.Context(), &out, []string{"-db", filepath.Join(t.TempDir(), "shop.db"), "-rebuild-search"})
+	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "-rebuild-search needs -elasticsearch") {
+		t.Fatalf("run -rebuild-search without Elasticsearch: %v", err)
+	}
 }
