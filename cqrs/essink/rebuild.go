@@ -137,11 +137,20 @@ func (s *Sink) Rebuild(ctx context.Context, store es.Store, p cqrs.Projection, o
 			"the swap changes them all in one request, so they were moved by hand: point them back and rebuild again", what, nextMark)
 	}
 	if swapped == 0 {
-		if err := s.buildNext(ctx, store, p, plans, opts); err != nil {
+		if err := s.prepareNext(ctx, name, plans); err != nil {
 			return fmt.Errorf("essink: %s: %w", what, err)
 		}
 	}
-	if err := s.finishRebuild(ctx, store, p, plans, opts); err != nil {
+	r, err := cqrs.NewRunner(store, s, nextOf(p, plans), slices.Concat(opts.Runner, []cqrs.RunnerOption{cqrs.WithScanAll(true)})...)
+	if err != nil {
+		return fmt.Errorf("essink: %s: %w", what, err)
+	}
+	if swapped == 0 {
+		if err := s.catchUpAndSwap(ctx, store, r, name, plans, opts.Progress); err != nil {
+			return fmt.Errorf("essink: %s: %w", what, err)
+		}
+	}
+	if err := s.finishRebuild(ctx, store, r, name, plans, opts.Progress); err != nil {
 		return fmt.Errorf("essink: %s: %w", what, err)
 	}
 	if opts.Grace < 0 {
@@ -156,12 +165,21 @@ func (s *Sink) Rebuild(ctx context.Context, store es.Store, p cqrs.Projection, o
 		case <-t.C:
 		}
 	}
+	if err := s.dropOld(ctx, plans); err != nil {
+		return fmt.Errorf("essink: %s: %w", what, err)
+	}
+	return nil
+}
+
+// dropOld drops the replaced indexes of plans.
+func (s *Sink) dropOld(ctx context.Context, plans []*rebuildPlan) error {
 	for _, pl := range plans {
 		for _, ix := range pl.old {
 			if err := s.DropIndex(ctx, ix); err != nil {
-				return fmt.Errorf("essink: %s: %w", what, err)
+				return err
 			}
 		}
+		pl.old = nil
 	}
 	return nil
 }
@@ -224,44 +242,38 @@ func (s *Sink) planRebuild(ctx context.Context, specs []IndexSpec) ([]*rebuildPl
 	return plans, nil
 }
 
-// buildNext creates (or resumes) the next indexes, replays the log into
-// them until they have caught up, and swaps the aliases.
-func (s *Sink) buildNext(ctx context.Context, store es.Store, p cqrs.Projection, plans []*rebuildPlan, opts RebuildOptions) error {
-	// Old indexes left by an earlier rebuild are past their grace period.
-	for _, pl := range plans {
-		for _, ix := range pl.old {
-			if err := s.DropIndex(ctx, ix); err != nil {
-				return err
-			}
-		}
-		pl.old = nil
+// prepareNext drops the indexes an earlier rebuild replaced, then resumes
+// the next indexes an interrupted rebuild left, or creates them.
+func (s *Sink) prepareNext(ctx context.Context, projection string, plans []*rebuildPlan) error {
+	// Their grace period ended with that rebuild.
+	if err := s.dropOld(ctx, plans); err != nil {
+		return err
 	}
 	resume := true
 	for _, pl := range plans {
 		resume = resume && pl.next != ""
 	}
-	if !resume {
-		// A rebuild interrupted while creating its indexes: start over.
-		for _, pl := range plans {
-			if pl.next != "" {
-				if err := s.DropIndex(ctx, pl.next); err != nil {
-					return err
-				}
-			}
-			pl.next = ""
-		}
-		if err := s.createNext(ctx, p.Name(), plans); err != nil {
-			return err
-		}
+	if resume {
+		return nil
 	}
-	next := nextOf(p, plans)
+	// A rebuild interrupted while creating its indexes: start over.
+	for _, pl := range plans {
+		if pl.next != "" {
+			if err := s.DropIndex(ctx, pl.next); err != nil {
+				return err
+			}
+		}
+		pl.next = ""
+	}
+	return s.createNext(ctx, projection, plans)
+}
+
+// catchUpAndSwap runs the rebuild r until it has caught up, then swaps the
+// aliases of plans to their next indexes.
+func (s *Sink) catchUpAndSwap(ctx context.Context, store es.Store, r *cqrs.Runner, projection string, plans []*rebuildPlan, progress func(rebuild, target es.Position)) error {
 	head, err := store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read the head of the log: %w", err)
-	}
-	r, err := cqrs.NewRunner(store, s, next, append(opts.Runner, cqrs.WithScanAll(true))...)
-	if err != nil {
-		return err
 	}
 	// Caught up: at the head as of the start, and at the live checkpoint,
 	// read only once the head is reached.
@@ -269,13 +281,13 @@ func (s *Sink) buildNext(ctx context.Context, store es.Store, p cqrs.Projection,
 		if r.Status().Checkpoint.Before(head) {
 			return head, nil
 		}
-		live, err := s.Checkpoint(ctx, p.Name())
+		live, err := s.Checkpoint(ctx, projection)
 		if err != nil || live.Before(head) {
 			return head, err
 		}
 		return live, nil
 	}
-	if err := r.RunUntil(ctx, target, opts.Progress); err != nil {
+	if err := r.RunUntil(ctx, target, progress); err != nil {
 		return err
 	}
 	// One request moves every alias, and marks the replaced indexes.
@@ -331,33 +343,26 @@ func (s *Sink) createNext(ctx context.Context, projection string, plans []*rebui
 	return nil
 }
 
-// finishRebuild applies what the live projection wrote to the old indexes
-// during the swap, gives the live projection the rebuild's checkpoint when
-// it is further on, and removes the rebuild's marks.
-func (s *Sink) finishRebuild(ctx context.Context, store es.Store, p cqrs.Projection, plans []*rebuildPlan, opts RebuildOptions) error {
-	next := nextOf(p, plans)
+// finishRebuild runs the rebuild r to the head of the log, to apply what the
+// live projection wrote to the old indexes during the swap, gives the live
+// projection the rebuild's checkpoint when it is further on, and removes the
+// rebuild's marks.
+func (s *Sink) finishRebuild(ctx context.Context, store es.Store, r *cqrs.Runner, projection string, plans []*rebuildPlan, progress func(rebuild, target es.Position)) error {
 	head, err := store.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read the head of the log: %w", err)
 	}
-	r, err := cqrs.NewRunner(store, s, next, append(opts.Runner, cqrs.WithScanAll(true))...)
-	if err != nil {
+	if err := r.RunUntil(ctx, func(context.Context) (es.Position, error) { return head, nil }, progress); err != nil {
 		return err
 	}
-	if err := r.RunUntil(ctx, func(context.Context) (es.Position, error) { return head, nil }, opts.Progress); err != nil {
-		return err
-	}
-	rebuilt, err := s.Checkpoint(ctx, next.name)
-	if err != nil {
-		return err
-	}
-	if !rebuilt.IsZero() {
-		v, err := s.cfg.packer.Pack(rebuilt)
+	st := r.Status()
+	if !st.Checkpoint.IsZero() {
+		v, err := s.cfg.packer.Pack(st.Checkpoint)
 		if err != nil {
 			return err
 		}
 		// A live checkpoint further on is kept (the write is refused as stale).
-		if err := s.storeCheckpoint(ctx, p.Name(), rebuilt, v); err != nil {
+		if err := s.storeCheckpoint(ctx, projection, st.Checkpoint, v); err != nil {
 			return err
 		}
 	}
@@ -368,7 +373,7 @@ func (s *Sink) finishRebuild(ctx context.Context, store es.Store, p cqrs.Project
 	if err := s.updateAliases(ctx, "remove the "+nextMark+" marks", actions); err != nil {
 		return err
 	}
-	return s.deleteCheckpoint(ctx, next.name)
+	return s.deleteCheckpoint(ctx, st.Projection)
 }
 
 func nextOf(p cqrs.Projection, plans []*rebuildPlan) nextProjection {
