@@ -29,8 +29,10 @@
 // atomically; handlers name indexes through [Name], which is the alias or,
 // during a rebuild, the index being built. The steps are exported too
 // ([Sink.CreateIndex], [Sink.SwapAlias], [Sink.ResolveAlias],
-// [Sink.DropIndex]). It does not own index templates, searches, or the
-// projection runner.
+// [Sink.DropIndex]). It also keeps runners' status reports and parked
+// events in their own indexes ([Sink.RecordStatus], [Sink.Park]), and
+// reports a projection's status with its lag ([Sink.Inspect]). It does not
+// own index templates, searches, or the projection runner.
 //
 // # Failures
 //

@@ -34,6 +34,8 @@ func fastOpts(tg target) []Option {
 		WithBackoff(time.Millisecond, 5*time.Millisecond),
 		WithBreaker(5, 50*time.Millisecond),
 		WithCheckpointIndex(tg.index("checkpoints")),
+		WithStatusIndex(tg.index("status")),
+		WithParkedIndex(tg.index("parked")),
 		WithLogger(discard()),
 	}
 }
@@ -68,7 +70,7 @@ func eachTarget(t *testing.T, fn func(t *testing.T, tg target)) {
 		tg := target{client: newClient(t, url), prefix: "esgen_test_" + hex.EncodeToString(b) + "_"}
 		t.Cleanup(func() {
 			// Wildcard deletes are refused by default; the tests use these names.
-			for _, n := range []string{"checkpoints", "orders", "orders_v1", "orders_v2", "orders_v3", "orders_v4", "clean"} {
+			for _, n := range []string{"checkpoints", "status", "parked", "orders", "orders_v1", "orders_v2", "orders_v3", "orders_v4", "clean"} {
 				res, err := tg.client.Indices.Delete([]string{tg.index(n)})
 				if err == nil {
 					res.Body.Close()

@@ -373,7 +373,11 @@ func (s *Sink) finishRebuild(ctx context.Context, store es.Store, r *cqrs.Runner
 	if err := s.updateAliases(ctx, "remove the "+nextMark+" marks", actions); err != nil {
 		return err
 	}
-	return s.deleteCheckpoint(ctx, st.Projection)
+	// The rebuild's checkpoint and status report go with it.
+	if err := s.deleteDoc(ctx, "delete the rebuild's checkpoint", s.cfg.checkpointIndex, st.Projection); err != nil {
+		return err
+	}
+	return s.deleteDoc(ctx, "delete the rebuild's status", s.cfg.statusIndex, st.Projection)
 }
 
 func nextOf(p cqrs.Projection, plans []*rebuildPlan) nextProjection {
@@ -464,10 +468,10 @@ func (s *Sink) indexExists(ctx context.Context, name string) (bool, error) {
 	return false, fmt.Errorf("essink: check index %q: %w", name, statusError(res.StatusCode, res.Body))
 }
 
-// deleteCheckpoint removes projection's checkpoint document, if any.
-func (s *Sink) deleteCheckpoint(ctx context.Context, projection string) error {
-	return s.call(ctx, fmt.Sprintf("delete checkpoint of projection %q", projection), func(ctx context.Context) error {
-		res, err := s.client.Delete(s.cfg.checkpointIndex, projection, s.client.Delete.WithContext(ctx))
+// deleteDoc removes document id of index, if it is there.
+func (s *Sink) deleteDoc(ctx context.Context, what, index, id string) error {
+	return s.call(ctx, what, func(ctx context.Context) error {
+		res, err := s.client.Delete(index, id, s.client.Delete.WithContext(ctx))
 		if err != nil {
 			return transportError(ctx, err)
 		}

@@ -27,9 +27,14 @@ import (
 // A projection runner should treat it as "pause and try again later".
 var ErrUnavailable = errors.New("essink: elasticsearch unavailable")
 
-// DefaultCheckpointIndex is the index that holds checkpoints unless
-// [WithCheckpointIndex] names another.
-const DefaultCheckpointIndex = "esgen_checkpoints"
+// The indexes the Sink keeps its own documents in, unless options name
+// others: checkpoints ([WithCheckpointIndex]), runners' status reports
+// ([WithStatusIndex]) and parked events ([WithParkedIndex]).
+const (
+	DefaultCheckpointIndex = "esgen_checkpoints"
+	DefaultStatusIndex     = "esgen_projection_status"
+	DefaultParkedIndex     = "esgen_parked"
+)
 
 var _ cqrs.Sink = (*Sink)(nil)
 
@@ -48,6 +53,8 @@ type Sink struct {
 
 type config struct {
 	checkpointIndex string
+	statusIndex     string
+	parkedIndex     string
 	version         VersionFunc
 	packer          PositionPacker
 	backoffBase     time.Duration
@@ -65,6 +72,14 @@ type Option func(*config)
 // WithCheckpointIndex names the index that holds checkpoints, one document
 // per projection (default [DefaultCheckpointIndex]).
 func WithCheckpointIndex(name string) Option { return func(c *config) { c.checkpointIndex = name } }
+
+// WithStatusIndex names the index that holds the runners' status reports,
+// one document per projection (default [DefaultStatusIndex]).
+func WithStatusIndex(name string) Option { return func(c *config) { c.statusIndex = name } }
+
+// WithParkedIndex names the index that records parked events, one document
+// per projection and event (default [DefaultParkedIndex]).
+func WithParkedIndex(name string) Option { return func(c *config) { c.parkedIndex = name } }
 
 // WithVersion sets how events map to external document versions (default:
 // the event's packed log position, see [PositionPacker]).
@@ -111,6 +126,8 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l }
 func New(client *elasticsearch.Client, opts ...Option) (*Sink, error) {
 	cfg := config{
 		checkpointIndex: DefaultCheckpointIndex,
+		statusIndex:     DefaultStatusIndex,
+		parkedIndex:     DefaultParkedIndex,
 		packer:          PositionPacker{PrepareBits: DefaultPrepareBits},
 		backoffBase:     100 * time.Millisecond,
 		backoffMax:      10 * time.Second,
@@ -131,8 +148,9 @@ func New(client *elasticsearch.Client, opts ...Option) (*Sink, error) {
 	if client == nil {
 		errs = append(errs, errors.New("client is nil"))
 	}
-	if cfg.checkpointIndex == "" {
-		errs = append(errs, errors.New("checkpoint index is empty"))
+	if cfg.checkpointIndex == "" || cfg.statusIndex == "" || cfg.parkedIndex == "" {
+		errs = append(errs, fmt.Errorf("checkpoint index %q, status index %q, parked index %q: none may be empty",
+			cfg.checkpointIndex, cfg.statusIndex, cfg.parkedIndex))
 	}
 	if cfg.packer.PrepareBits < 1 || cfg.packer.PrepareBits > 62 {
 		errs = append(errs, fmt.Errorf("prepare bits %d not in 1..62", cfg.packer.PrepareBits))
@@ -232,30 +250,15 @@ func (s *Sink) Apply(ctx context.Context, projection string, batch []es.Event, h
 // document, returning the zero Position when there is none (or no
 // checkpoint index yet).
 func (s *Sink) Checkpoint(ctx context.Context, projection string) (es.Position, error) {
-	var pos es.Position
-	err := s.call(ctx, fmt.Sprintf("read checkpoint of projection %q", projection), func(ctx context.Context) error {
-		res, err := s.client.Get(s.cfg.checkpointIndex, projection, s.client.Get.WithContext(ctx))
-		if err != nil {
-			return transportError(ctx, err)
-		}
-		defer res.Body.Close()
-		if res.StatusCode == http.StatusNotFound {
-			pos = es.Position{}
-			return nil
-		}
-		if err := statusError(res.StatusCode, res.Body); err != nil {
-			return err
-		}
-		var doc struct {
-			Source checkpointDoc `json:"_source"`
-		}
-		if err := json.NewDecoder(res.Body).Decode(&doc); err != nil {
-			return fmt.Errorf("decode checkpoint document: %w", err)
-		}
-		pos, err = doc.Source.position()
-		return err
-	})
-	return pos, err
+	var doc *checkpointDoc
+	if err := readDoc(ctx, s, fmt.Sprintf("read checkpoint of projection %q", projection), s.cfg.checkpointIndex, projection, &doc); err != nil || doc == nil {
+		return es.Position{}, err
+	}
+	pos, err := doc.position()
+	if err != nil {
+		return es.Position{}, fmt.Errorf("essink: checkpoint of projection %q: %w", projection, err)
+	}
+	return pos, nil
 }
 
 type checkpointDoc struct {
@@ -291,23 +294,30 @@ func (s *Sink) storeCheckpoint(ctx context.Context, projection string, pos es.Po
 	if err != nil {
 		return fmt.Errorf("essink: encode checkpoint of projection %q: %w", projection, err)
 	}
-	return s.call(ctx, fmt.Sprintf("store checkpoint %s of projection %q", pos, projection), func(ctx context.Context) error {
+	return s.putDoc(ctx, fmt.Sprintf("store checkpoint %s of projection %q", pos, projection), s.cfg.checkpointIndex, projection, body, v)
+}
+
+// putDoc writes document id of index, with the external version v (a
+// stale write, answered 409, counts as done: a newer one is stored), or
+// internally versioned when v is negative.
+func (s *Sink) putDoc(ctx context.Context, what, index, id string, body []byte, v int64) error {
+	return s.call(ctx, what, func(ctx context.Context) error {
 		opts := []func(*esapi.IndexRequest){
 			s.client.Index.WithContext(ctx),
-			s.client.Index.WithDocumentID(projection),
-			s.client.Index.WithVersion(int(v)),
-			s.client.Index.WithVersionType("external"),
+			s.client.Index.WithDocumentID(id),
+		}
+		if v >= 0 {
+			opts = append(opts, s.client.Index.WithVersion(int(v)), s.client.Index.WithVersionType("external"))
 		}
 		if s.cfg.refresh != "" {
 			opts = append(opts, s.client.Index.WithRefresh(s.cfg.refresh))
 		}
-		res, err := s.client.Index(s.cfg.checkpointIndex, bytes.NewReader(body), opts...)
+		res, err := s.client.Index(index, bytes.NewReader(body), opts...)
 		if err != nil {
 			return transportError(ctx, err)
 		}
 		defer res.Body.Close()
-		if res.StatusCode == http.StatusConflict {
-			// A checkpoint at or after pos is stored already.
+		if res.StatusCode == http.StatusConflict && v >= 0 {
 			return nil
 		}
 		return statusError(res.StatusCode, res.Body)

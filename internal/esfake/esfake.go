@@ -134,8 +134,16 @@ func (f *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case len(parts) == 3 && parts[1] == "_doc" && (r.Method == http.MethodPut || r.Method == http.MethodPost):
 		q := r.URL.Query()
 		v, _ := strconv.ParseInt(q.Get("version"), 10, 64)
-		if q.Get("version_type") != "external" {
-			writeJSON(w, 400, map[string]any{"error": esError("fake", "fake only models external versions"), "status": 400})
+		switch q.Get("version_type") {
+		case "external":
+		case "":
+			// Internal versioning: one more than the stored version.
+			v = 1
+			if d, ok := f.indices[f.resolve(parts[0])][parts[2]]; ok {
+				v = d.version + 1
+			}
+		default:
+			writeJSON(w, 400, map[string]any{"error": esError("fake", "fake does not model version_type "+q.Get("version_type")), "status": 400})
 			return
 		}
 		st, res := f.write("index", parts[0], parts[2], v, body)
