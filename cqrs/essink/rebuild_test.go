@@ -151,7 +151,8 @@ func TestRebuild_WhileTheLiveProjectionRunsAndEventsArrive(t *testing.T) {
 		// The new release: its live projection writes schema 2 through the
 		// alias, and the rebuild rewrites every document in schema 2.
 		p2 := orderDocsV{name: name, alias: alias, schema: 2}
-		live, err := cqrs.NewRunner(store, s, p2, cqrs.WithBatch(20, 2*time.Millisecond), cqrs.WithRunnerLogger(discard()))
+		live, err := cqrs.NewRunner(store, s, p2, cqrs.WithRunnerConfig(cqrs.RunnerConfig{
+			BatchSize: 20, MaxWait: 2 * time.Millisecond, ScanAll: true, CheckpointInterval: 5 * time.Millisecond, Logger: discard()}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -205,7 +206,12 @@ func TestRebuild_WhileTheLiveProjectionRunsAndEventsArrive(t *testing.T) {
 		}
 		head, _ := store.Head(ctx)
 		deadline := time.Now().Add(10 * time.Second)
-		for live.Status().Checkpoint.Before(head) && time.Now().Before(deadline) {
+		for live.Status().Checkpoint.Before(head) {
+			if time.Now().After(deadline) {
+				stopLive()
+				wg.Wait()
+				t.Fatalf("the live projection did not reach the head %s: %+v", head, live.Status())
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 		stopLive()
