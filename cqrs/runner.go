@@ -311,6 +311,8 @@ func WithRunnerLogger(l *slog.Logger) RunnerOption { return func(c *RunnerConfig
 // RunnerStatus is a snapshot of a [Runner].
 type RunnerStatus struct {
 	Projection string
+	// Owner names the process running it: host:pid.
+	Owner string
 	// EventTypes are the types the projection consumes.
 	EventTypes []string
 	State      State
@@ -362,7 +364,7 @@ func NewRunner(store es.Store, sink Sink, p Projection, opts ...RunnerOption) (*
 	cfg.setDefaults()
 	r := &Runner{store: store, sink: sink, proj: p, cfg: cfg,
 		filter: es.Filter{EventTypes: p.EventTypes()}}
-	r.status = RunnerStatus{Projection: p.Name(), EventTypes: p.EventTypes(), State: StateIdle}
+	r.status = RunnerStatus{Projection: p.Name(), Owner: owner, EventTypes: p.EventTypes(), State: StateIdle}
 	return r, nil
 }
 

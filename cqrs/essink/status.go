@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/esgen-dev/esgen/cqrs"
@@ -18,16 +16,6 @@ var (
 	_ cqrs.StatusRecorder = (*Sink)(nil)
 	_ cqrs.EventParker    = (*Sink)(nil)
 )
-
-// StaleAfter is how long after its last report a runner that said it was
-// running is shown as stopped: runners report every second by default.
-const StaleAfter = 15 * time.Second
-
-// owner names this process in status reports.
-var owner = func() string {
-	h, _ := os.Hostname()
-	return h + ":" + strconv.Itoa(os.Getpid())
-}()
 
 // statusDoc is a runner's report, one document per projection.
 type statusDoc struct {
@@ -49,7 +37,7 @@ func (s *Sink) RecordStatus(ctx context.Context, st cqrs.RunnerStatus) error {
 	doc := statusDoc{
 		Projection: st.Projection, State: string(st.State), EventTypes: st.EventTypes,
 		Checkpoint: st.Checkpoint.String(), Handled: st.Handled, Parked: st.Parked,
-		LastError: st.LastError, Owner: owner, ReportedAt: time.Now().UTC(),
+		LastError: st.LastError, Owner: st.Owner, ReportedAt: time.Now().UTC(),
 	}
 	if !st.LastErrorAt.IsZero() {
 		at := st.LastErrorAt.UTC()
@@ -110,34 +98,6 @@ func (s *Sink) Park(ctx context.Context, p cqrs.OnParkParams) error {
 	return s.putDoc(ctx, fmt.Sprintf("park event %s of projection %q", p.Event.ID, p.Projection), s.cfg.parkedIndex, id, body, v)
 }
 
-// Status is what tools show about a projection kept by the Sink: its
-// checkpoint against the head of the log, and the latest status its runner
-// reported.
-type Status struct {
-	Name string `json:"name"`
-	// State is the runner's reported state (running, waiting, parked,
-	// stopped), stopped when the report is older than StaleAfter, or
-	// rebuilding while a [Sink.Rebuild] of it is under way or paused.
-	State        string     `json:"state"`
-	Checkpoint   string     `json:"checkpoint"`
-	CheckpointAt *time.Time `json:"checkpoint_at,omitempty"`
-	// RebuildCheckpoint is the checkpoint of the rebuild under way.
-	RebuildCheckpoint string `json:"rebuild_checkpoint,omitempty"`
-	Head              string `json:"head"`
-	// LagEvents counts the events of the projection's types after its
-	// checkpoint; LagSeconds is the age of the oldest of them.
-	LagEvents  int64    `json:"lag_events"`
-	LagSeconds float64  `json:"lag_seconds"`
-	EventTypes []string `json:"event_types,omitempty"`
-	// Handled and Parked count events since the reporting runner started.
-	Handled    int64      `json:"handled"`
-	Parked     int64      `json:"parked_events"`
-	LastError  string     `json:"last_error,omitempty"`
-	ErrorAt    *time.Time `json:"last_error_at,omitempty"`
-	Owner      string     `json:"owner,omitempty"`
-	ReportedAt *time.Time `json:"reported_at,omitempty"`
-}
-
 // Lagger is implemented by stores that count a consumer's lag themselves
 // (pgstore). For other stores [Sink.Inspect] reads the log after the
 // checkpoint to count it.
@@ -145,13 +105,14 @@ type Lagger interface {
 	Lag(ctx context.Context, after es.Position, types []string) (events int64, oldest time.Time, err error)
 }
 
-// Inspect returns the status of projection name: its checkpoint, the
-// runner's last report, the head of store's log and the lag. It returns an
+// Inspect returns what tools show about projection name: its checkpoint,
+// the runner's last report, the head of store's log and the lag; Parked
+// counts the events the reporting runner parked since it started. It returns an
 // error matching [ErrUnknownProjection] when the projection has neither a
 // checkpoint nor a report. indexes, when given, are the aliases of its read
 // model, so that a rebuild under way shows.
-func (s *Sink) Inspect(ctx context.Context, store es.Store, name string, indexes ...string) (Status, error) {
-	st := Status{Name: name, State: string(cqrs.StateStopped)}
+func (s *Sink) Inspect(ctx context.Context, store es.Store, name string, indexes ...string) (cqrs.ProjectionInfo, error) {
+	st := cqrs.ProjectionInfo{Name: name, State: string(cqrs.StateStopped)}
 	var report *statusDoc
 	err := readDoc(ctx, s, fmt.Sprintf("read status of projection %q", name), s.cfg.statusIndex, name, &report)
 	if err != nil {
@@ -178,9 +139,7 @@ func (s *Sink) Inspect(ctx context.Context, store es.Store, name string, indexes
 		st.LastError, st.ErrorAt, st.Owner = report.LastError, report.LastErrorAt, report.Owner
 		at := report.ReportedAt
 		st.ReportedAt = &at
-		if st.State != string(cqrs.StateParked) && time.Since(at) > StaleAfter {
-			st.State = string(cqrs.StateStopped)
-		}
+		st.State = cqrs.ShownState(st.State, at)
 	}
 	for _, alias := range indexes {
 		next, err := s.ResolveAlias(ctx, alias+nextMark)

@@ -22,36 +22,12 @@ var ErrUnknownProjection = errors.New("unknown projection")
 // pgsink tables (or not the current ones).
 var ErrNoTables = errors.New("no esgen projection tables")
 
-// StaleAfter is how long after its last report a runner that said it was
-// running is shown as stopped: runners report every second by default.
-const StaleAfter = 15 * time.Second
-
-// Info is what tools show about a projection: its checkpoint against the
-// head of the log, and the latest status its runner reported.
+// Info is what tools show about a projection: the common
+// [cqrs.ProjectionInfo], whose Parked counts the recorded parked events, and
+// the requests not yet carried out.
 type Info struct {
-	Name string `json:"name"`
-	// State is running, waiting, parked or stopped; stopped also when the
-	// runner's last report is older than StaleAfter; rebuilding while a
-	// blue/green rebuild is under way or paused (the live version keeps
-	// serving meanwhile, and RebuildCheckpoint shows the next version's
-	// progress).
-	State             string     `json:"state"`
-	RebuildCheckpoint string     `json:"rebuild_checkpoint,omitempty"`
-	Checkpoint        string     `json:"checkpoint"`
-	CheckpointAt      *time.Time `json:"checkpoint_at,omitempty"`
-	Head              string     `json:"head"`
-	// LagEvents counts the events of the projection's types after its
-	// checkpoint; LagSeconds is the age of the oldest of them.
-	LagEvents  int64      `json:"lag_events"`
-	LagSeconds float64    `json:"lag_seconds"`
-	EventTypes []string   `json:"event_types,omitempty"`
-	Handled    int64      `json:"handled"`
-	Parked     int64      `json:"parked_events"`
-	LastError  string     `json:"last_error,omitempty"`
-	ErrorAt    *time.Time `json:"last_error_at,omitempty"`
-	Owner      string     `json:"owner,omitempty"`
-	ReportedAt *time.Time `json:"reported_at,omitempty"`
-	Pending    []Pending  `json:"pending,omitempty"`
+	cqrs.ProjectionInfo
+	Pending []Pending `json:"pending,omitempty"`
 
 	checkpoint es.Position
 }
@@ -112,7 +88,7 @@ func (s *Sink) Inspect(ctx context.Context, name string) (Info, error) {
 	if !slices.Contains(names, name) {
 		return Info{}, unknown(name, names)
 	}
-	info := Info{Name: name, State: string(cqrs.StateStopped)}
+	info := Info{ProjectionInfo: cqrs.ProjectionInfo{Name: name, State: string(cqrs.StateStopped)}}
 	var c, p, handled *int64
 	var reportedState, lastError, own *string
 	err = s.pool.QueryRow(ctx, `SELECT c.commit_pos, c.prepare_pos, c.updated_at,
@@ -135,8 +111,8 @@ LEFT JOIN `+s.q()+`.projection_status st USING (projection)`, name).Scan(
 	info.Checkpoint = info.checkpoint.String()
 	if reportedState != nil {
 		info.State = *reportedState
-		if info.State != string(cqrs.StateParked) && info.ReportedAt != nil && time.Since(*info.ReportedAt) > StaleAfter {
-			info.State = string(cqrs.StateStopped)
+		if info.ReportedAt != nil {
+			info.State = cqrs.ShownState(info.State, *info.ReportedAt)
 		}
 	}
 	// A rebuild keeps the next version's checkpoint under NAME__next from

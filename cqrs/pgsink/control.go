@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -20,12 +18,6 @@ var (
 )
 
 func (s *Sink) q() string { return pgx.Identifier{s.cfg.schema}.Sanitize() }
-
-// owner names this process in projection_status.
-var owner = func() string {
-	h, _ := os.Hostname()
-	return h + ":" + strconv.Itoa(os.Getpid())
-}()
 
 // RecordStatus implements [cqrs.StatusRecorder].
 func (s *Sink) RecordStatus(ctx context.Context, st cqrs.RunnerStatus) error {
@@ -43,7 +35,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now())
 ON CONFLICT (projection) DO UPDATE SET state = EXCLUDED.state, event_types = EXCLUDED.event_types,
     handled = EXCLUDED.handled, parked = EXCLUDED.parked, last_error = EXCLUDED.last_error,
     last_error_at = EXCLUDED.last_error_at, owner = EXCLUDED.owner, updated_at = now()`,
-		st.Projection, string(st.State), types, st.Handled, st.Parked, st.LastError, errAt, owner)
+		st.Projection, string(st.State), types, st.Handled, st.Parked, st.LastError, errAt, st.Owner)
 	return s.mapErr(fmt.Sprintf("record status of projection %q", st.Projection), err)
 }
 
